@@ -1,0 +1,39 @@
+# `make run` and `make test` create .venv from pyproject.toml on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ARGS ?=
+
+.PHONY: install run test test-all lint format bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: install  ## the main job (pass overrides with ARGS="model.use_stn=false ...")
+	$(PY) -m runner $(ARGS)
+
+test: install  ## the default test suite (leaves out tests marked slow)
+	$(PY) -m pytest
+
+test-all: install  ## every test, the slow ones too
+	$(PY) -m pytest -m ""
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: install
+	$(PY) bench/bench_adam.py
+
+clean:  ## remove run outputs and caches (keeps .venv and data/)
+	rm -rf outputs/* multirun .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

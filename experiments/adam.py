@@ -1,0 +1,367 @@
+"""Adam and AdaMax (Kingma & Ba, 2015, arXiv 1412.6980), written to follow the paper.
+
+Adam keeps exponential moving averages of the gradient (m) and of its square (v), corrects
+their bias towards zero (they start at zero), and steps by α·m̂/(√v̂ + ε) (Algorithm 1).
+AdaMax replaces the second moment by an exponentially weighted infinity norm u (§7.1).
+
+Each optimizer has two interchangeable paths:
+
+* a reference path that updates one tensor at a time and reads like the paper, line by line;
+* a multi-tensor path (the default) that applies the same update to all the parameters of a
+  group at once with ``torch._foreach_*`` kernels, for speed. It uses the reordering that the
+  paper itself suggests at the end of §2 (α_t = α·√(1−β2^t)/(1−β1^t), ε̂ = ε·√(1−β2^t)), which
+  is the same update up to float rounding.
+
+The step counter t is kept per parameter as a Python int, so the bias corrections are plain
+floats computed on the host (no device synchronisation), and the optimizer's state is nothing
+but tensors and numbers: it survives ``torch.save`` / ``torch.load(weights_only=True)``.
+"""
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.optim import Optimizer
+
+ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
+"""Parameters, or groups of parameters with their own settings, as torch.optim takes them."""
+
+
+def check_settings(
+    lr: float, betas: tuple[float, float], eps: float, weight_decay: float
+) -> tuple[float, float]:
+    """Reject settings outside the paper's domain; return (β1, β2).
+
+    The messages name the settings as the config does (``optim.lr``...), since they are what
+    the user sees when a run is refused.
+    """
+    if not lr > 0:  # also rejects NaN
+        raise ValueError(f"optim.lr must be > 0, got {lr}")
+    if len(betas) != 2:
+        raise ValueError(f"optim.betas must be a pair (β1, β2), got {betas}")
+    for i, beta in enumerate(betas):
+        if not 0 <= beta < 1:
+            raise ValueError(f"optim.betas[{i}] (β{i + 1}) must be in [0, 1), got {beta}")
+    if not eps >= 0:
+        raise ValueError(f"optim.eps must be >= 0, got {eps}")
+    if not weight_decay >= 0:
+        raise ValueError(f"optim.weight_decay must be >= 0, got {weight_decay}")
+    return float(betas[0]), float(betas[1])
+
+
+class _MomentOptimizer(Optimizer):
+    """What Adam and AdaMax share: checked settings, lazy state, and the choice of path.
+
+    State per parameter: ``step`` (int t), ``m`` (first moment), and the second statistic
+    named by ``second`` (``v`` for Adam, ``u`` for AdaMax).
+    """
+
+    second: str
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float,
+        betas: tuple[float, float],
+        eps: float,
+        weight_decay: float,
+        bias_correction: bool,
+        maximize: bool,
+        foreach: bool | None,
+    ) -> None:
+        defaults = {
+            "lr": lr,
+            "betas": check_settings(lr, betas, eps, weight_decay),
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "bias_correction": bias_correction,
+            "maximize": maximize,
+            "foreach": foreach,
+        }
+        super().__init__(params, defaults)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group, checking the settings it overrides as the defaults are checked."""
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        settings = (group["lr"], group["betas"], group["eps"], group["weight_decay"])
+        group["betas"] = check_settings(*settings)
+
+    def _gather(
+        self, group: dict[str, Any]
+    ) -> tuple[list[Tensor], list[Tensor], list[Tensor], list[Tensor], list[int]]:
+        """The parameters of ``group`` that have a gradient, with their grads and moments.
+
+        Advances the step counter of each of them, and returns the new counts last.
+        """
+        params, grads, firsts, seconds, steps = [], [], [], [], []
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            if p.grad.is_sparse:
+                raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
+            if torch.is_complex(p):
+                raise RuntimeError(f"{type(self).__name__} does not support complex parameters")
+            state = self.state[p]
+            if not state:
+                state["step"] = 0
+                state["m"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state[self.second] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["step"] += 1
+            params.append(p)
+            grads.append(p.grad)
+            firsts.append(state["m"])
+            seconds.append(state[self.second])
+            steps.append(state["step"])
+        return params, grads, firsts, seconds, steps
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
+        """Take one step for every parameter that has a gradient.
+
+        ``closure`` (optional) re-evaluates the model and returns the loss.
+        """
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            params, grads, firsts, seconds, steps = self._gather(group)
+            if not params:
+                continue
+            beta1, beta2 = group["betas"]
+            update = self._reference if group["foreach"] is False else self._multi_tensor
+            update(
+                params,
+                grads,
+                firsts,
+                seconds,
+                steps,
+                lr=group["lr"],
+                beta1=beta1,
+                beta2=beta2,
+                eps=group["eps"],
+                weight_decay=group["weight_decay"],
+                bias_correction=group["bias_correction"],
+                maximize=group["maximize"],
+            )
+        return loss
+
+    _reference: Callable[..., None]
+    _multi_tensor: Callable[..., None]
+
+
+class Adam(_MomentOptimizer):
+    """Adam, Algorithm 1 of the paper.
+
+    Args:
+        params: parameters, or dicts of parameters with their own settings.
+        lr: the stepsize α (> 0).
+        betas: (β1, β2), decay rates of the moment estimates, each in [0, 1).
+        eps: ε (>= 0), added to √v̂ after bias correction, as in Algorithm 1.
+        weight_decay: L2 penalty coefficient; ``weight_decay·θ`` is added to the gradient
+            before the moments see it (as ``torch.optim.Adam``, not the decoupled AdamW).
+        bias_correction: divide the moments by (1 − β^t). ``False`` is the ablation of §6.4.
+        maximize: ascend the objective instead of descending it.
+        foreach: ``None`` or ``True`` for the multi-tensor path, ``False`` for the reference.
+    """
+
+    second = "v"
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        bias_correction: bool = True,
+        maximize: bool = False,
+        foreach: bool | None = None,
+    ) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, bias_correction, maximize, foreach)
+
+    @staticmethod
+    def _reference(
+        params: list[Tensor],
+        grads: list[Tensor],
+        ms: list[Tensor],
+        vs: list[Tensor],
+        steps: list[int],
+        *,
+        lr: float,
+        beta1: float,
+        beta2: float,
+        eps: float,
+        weight_decay: float,
+        bias_correction: bool,
+        maximize: bool,
+    ) -> None:
+        """Algorithm 1, one parameter tensor at a time, in the paper's symbols."""
+        alpha = lr
+        for theta, g, m, v, t in zip(params, grads, ms, vs, steps, strict=True):
+            if maximize:
+                g = -g
+            if weight_decay != 0:
+                g = g + weight_decay * theta
+            # m_t = β1·m_{t−1} + (1 − β1)·g_t
+            m.mul_(beta1).add_(g, alpha=1 - beta1)
+            # v_t = β2·v_{t−1} + (1 − β2)·g_t²
+            v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+            if bias_correction:
+                m_hat = m / (1 - beta1**t)  # m̂_t = m_t / (1 − β1^t)
+                v_hat = v / (1 - beta2**t)  # v̂_t = v_t / (1 − β2^t)
+            else:
+                m_hat, v_hat = m, v  # §6.4's ablation: the raw, biased estimates
+            # θ_t = θ_{t−1} − α·m̂_t / (√v̂_t + ε)
+            theta.addcdiv_(m_hat, v_hat.sqrt().add_(eps), value=-alpha)
+
+    @staticmethod
+    def _multi_tensor(
+        params: list[Tensor],
+        grads: list[Tensor],
+        ms: list[Tensor],
+        vs: list[Tensor],
+        steps: list[int],
+        *,
+        lr: float,
+        beta1: float,
+        beta2: float,
+        eps: float,
+        weight_decay: float,
+        bias_correction: bool,
+        maximize: bool,
+    ) -> None:
+        """The same update with one kernel launch per operation per (device, dtype) group.
+
+        Uses the end-of-§2 ordering: θ ← θ − α_t·m/(√v + ε̂) with α_t = α·√(1−β2^t)/(1−β1^t)
+        and ε̂ = ε·√(1−β2^t), which saves dividing v by its bias correction.
+        """
+        # Per-parameter scalars, computed once per distinct t (usually there is only one).
+        scalars = {}
+        for t in set(steps):
+            c1, c2 = (1 - beta1**t, math.sqrt(1 - beta2**t)) if bias_correction else (1.0, 1.0)
+            scalars[t] = (-lr * c2 / c1, eps * c2)
+        for theta, g, m, v, t in _by_device_and_dtype(params, grads, ms, vs, steps):
+            g = _effective_gradient(theta, g, weight_decay, maximize)
+            torch._foreach_lerp_(m, g, 1 - beta1)
+            torch._foreach_mul_(v, beta2)
+            torch._foreach_addcmul_(v, g, g, 1 - beta2)
+            del g
+            denominator = torch._foreach_sqrt(v)
+            torch._foreach_add_(denominator, [scalars[s][1] for s in t])
+            torch._foreach_addcdiv_(theta, m, denominator, [scalars[s][0] for s in t])
+
+
+class AdaMax(_MomentOptimizer):
+    """AdaMax, §7.1 of the paper: Adam with the infinity norm in place of the second moment.
+
+    u_t = max(β2·u_{t−1}, |g_t| + ε) and θ_t = θ_{t−1} − (α/(1 − β1^t))·m_t/u_t. The paper has
+    no ε here; it is added to |g_t| as ``torch.optim.Adamax`` does, so that a parameter whose
+    gradients have all been zero takes a zero step rather than 0/0.
+
+    Args: as :class:`Adam`, with the paper's AdaMax default stepsize α = 0.002.
+    """
+
+    second = "u"
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        bias_correction: bool = True,
+        maximize: bool = False,
+        foreach: bool | None = None,
+    ) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, bias_correction, maximize, foreach)
+
+    @staticmethod
+    def _reference(
+        params: list[Tensor],
+        grads: list[Tensor],
+        ms: list[Tensor],
+        us: list[Tensor],
+        steps: list[int],
+        *,
+        lr: float,
+        beta1: float,
+        beta2: float,
+        eps: float,
+        weight_decay: float,
+        bias_correction: bool,
+        maximize: bool,
+    ) -> None:
+        """Algorithm 2 (§7.1), one parameter tensor at a time, in the paper's symbols."""
+        alpha = lr
+        for theta, g, m, u, t in zip(params, grads, ms, us, steps, strict=True):
+            if maximize:
+                g = -g
+            if weight_decay != 0:
+                g = g + weight_decay * theta
+            # m_t = β1·m_{t−1} + (1 − β1)·g_t
+            m.mul_(beta1).add_(g, alpha=1 - beta1)
+            # u_t = max(β2·u_{t−1}, |g_t| + ε)
+            torch.maximum(u.mul_(beta2), g.abs().add_(eps), out=u)
+            # θ_t = θ_{t−1} − (α / (1 − β1^t))·m_t / u_t
+            step_size = alpha / (1 - beta1**t) if bias_correction else alpha
+            theta.addcdiv_(m, u, value=-step_size)
+
+    @staticmethod
+    def _multi_tensor(
+        params: list[Tensor],
+        grads: list[Tensor],
+        ms: list[Tensor],
+        us: list[Tensor],
+        steps: list[int],
+        *,
+        lr: float,
+        beta1: float,
+        beta2: float,
+        eps: float,
+        weight_decay: float,
+        bias_correction: bool,
+        maximize: bool,
+    ) -> None:
+        """The same update with one kernel launch per operation per (device, dtype) group."""
+        step_sizes = {t: -lr / (1 - beta1**t) if bias_correction else -lr for t in set(steps)}
+        for theta, g, m, u, t in _by_device_and_dtype(params, grads, ms, us, steps):
+            g = _effective_gradient(theta, g, weight_decay, maximize)
+            torch._foreach_lerp_(m, g, 1 - beta1)
+            torch._foreach_mul_(u, beta2)
+            g = torch._foreach_abs(g)
+            torch._foreach_add_(g, eps)
+            torch._foreach_maximum_(u, g)
+            del g
+            torch._foreach_addcdiv_(theta, m, u, [step_sizes[s] for s in t])
+
+
+def _effective_gradient(
+    params: list[Tensor], grads: list[Tensor], weight_decay: float, maximize: bool
+) -> list[Tensor]:
+    """The gradients the moments see: negated to maximise, plus the L2 term. Never in place."""
+    if maximize:
+        grads = torch._foreach_neg(grads)
+        if weight_decay != 0:
+            torch._foreach_add_(grads, params, alpha=weight_decay)
+    elif weight_decay != 0:
+        grads = torch._foreach_add(grads, params, alpha=weight_decay)
+    return grads
+
+
+def _by_device_and_dtype(params: list[Tensor], *rest: list[Any]) -> list[tuple[list[Any], ...]]:
+    """Split parallel lists into runs whose parameters share a device and dtype.
+
+    ``torch._foreach_*`` kernels need their tensors on one device with one dtype.
+    """
+    groups: dict[tuple[torch.device, torch.dtype], tuple[list[Any], ...]] = {}
+    for i, p in enumerate(params):
+        lists = groups.setdefault((p.device, p.dtype), tuple([] for _ in range(1 + len(rest))))
+        lists[0].append(p)
+        for column, values in zip(lists[1:], rest, strict=True):
+            column.append(values[i])
+    return list(groups.values())

@@ -1,0 +1,3 @@
+from runner.train import main
+
+main()

@@ -1,0 +1,59 @@
+"""From config nodes to objects: ``_target_`` instantiation with errors told as settings."""
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from torch.optim import Optimizer
+
+from runner.data import TensorLoader, make_splits
+from runner.errors import ConfigError
+from runner.loop import Loaders
+
+
+def build(node: DictConfig, group: str) -> Any:
+    """``instantiate(node)``; a ValueError or TypeError raised by the target is a bad setting.
+
+    Targets check their own arguments (an experiment knows its valid sizes); their message
+    is shown as one line prefixed by the config group, instead of Hydra's traceback.
+    """
+    try:
+        return instantiate(node)
+    except InstantiationException as error:
+        cause = error.__cause__
+        if isinstance(cause, ConfigError):
+            raise ConfigError(str(cause)) from None
+        if isinstance(cause, ValueError | TypeError):
+            raise ConfigError(f"{group}: {cause}") from None
+        raise
+
+
+def build_optimizer_factory(node: DictConfig) -> Callable[[Iterable[Any]], Optimizer]:
+    """The ``optim`` node (a ``_partial_`` target) as a function of the parameters to optimise.
+
+    The optimizer checks its settings only when the experiment calls this with its
+    parameters, so that is where a bad setting becomes a :class:`ConfigError`.
+    """
+    partial = build(node, "optim")
+
+    def make_optimizer(parameters: Iterable[Any]) -> Optimizer:
+        try:
+            return partial(parameters)
+        except (ValueError, TypeError) as error:
+            raise ConfigError(f"optim: {error}") from None
+
+    return make_optimizer
+
+
+def build_loaders(data: DictConfig, seed: int, device: torch.device) -> Loaders:
+    """The dataset of ``data.dataset``, split and batched as ``data`` says, on ``device``."""
+    train, test = build(data.dataset, "data")
+    splits = make_splits(train, test, data.val_size, device)
+    return Loaders(
+        train=TensorLoader(splits.train, data.batch_size, shuffle=True, seed=seed, drop_last=True),
+        val=TensorLoader(splits.val, data.eval_batch_size, shuffle=False),
+        test=TensorLoader(splits.test, data.eval_batch_size, shuffle=False),
+    )

@@ -1,0 +1,112 @@
+"""Image datasets held as tensors on the training device, and batches drawn from them by index.
+
+MNIST-sized datasets fit in a few tens of megabytes as uint8, so the whole split lives on the
+device once; a batch is one gather by a slice of a seeded permutation and one conversion to
+float. There is no per-sample Python work and no worker process in the hot loop.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from runner.errors import ConfigError
+
+Batch = tuple[Tensor, Tensor]
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """Images as uint8 ``[N, C, H, W]`` and integer labels ``[N]``, on one device."""
+
+    images: Tensor
+    labels: Tensor
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.dim() != 4:
+            raise ValueError(
+                f"images must be uint8 [N, C, H, W], got {self.images.dtype} {list(self.images.shape)}"
+            )
+        if self.labels.shape != (len(self.images),):
+            raise ValueError(
+                f"need one label per image, got {list(self.labels.shape)} for {len(self.images)} images"
+            )
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def to(self, device: torch.device) -> "ImageSet":
+        return ImageSet(self.images.to(device), self.labels.to(device))
+
+    def split_off(self, count: int) -> tuple["ImageSet", "ImageSet"]:
+        """The first ``len - count`` samples and the last ``count``: a fixed validation split."""
+        keep = len(self) - count
+        return (
+            ImageSet(self.images[:keep], self.labels[:keep]),
+            ImageSet(self.images[keep:], self.labels[keep:]),
+        )
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: ImageSet
+    val: ImageSet
+    test: ImageSet
+
+
+def make_splits(train: ImageSet, test: ImageSet, val_size: int, device: torch.device) -> Splits:
+    """Hold out the last ``val_size`` training samples for validation; move all to ``device``."""
+    if not 0 < val_size < len(train):
+        raise ConfigError(
+            f"data.val_size must be between 1 and {len(train) - 1} (the training set has {len(train)} samples); got {val_size}"
+        )
+    fit, val = train.split_off(val_size)
+    return Splits(fit.to(device), val.to(device), test.to(device))
+
+
+class TensorLoader:
+    """Batches of an :class:`ImageSet`, as floats in [0, 1], in a seeded order per epoch.
+
+    The order of epoch ``e`` depends only on ``(seed, e)``, so a resumed run that knows its
+    epoch and batch position draws exactly the batches an uninterrupted run would have drawn.
+    """
+
+    def __init__(
+        self,
+        data: ImageSet,
+        batch_size: int,
+        *,
+        shuffle: bool,
+        seed: int = 0,
+        drop_last: bool = False,
+    ) -> None:
+        if batch_size < 1:
+            raise ConfigError(f"data.batch_size must be a positive integer; got {batch_size}")
+        self.data = data
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.drop_last = drop_last and len(data) >= batch_size
+
+    def __len__(self) -> int:
+        """Batches per epoch."""
+        full, rest = divmod(len(self.data), self.batch_size)
+        return full if self.drop_last or rest == 0 else full + 1
+
+    def order(self, epoch: int) -> Tensor:
+        """The sample indices of ``epoch``, on the data's device."""
+        if not self.shuffle:
+            return torch.arange(len(self.data), device=self.data.images.device)
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return torch.randperm(len(self.data), generator=generator).to(self.data.images.device)
+
+    def batches(self, epoch: int = 0, start: int = 0) -> Iterator[Batch]:
+        """The batches of ``epoch``, from batch number ``start`` on."""
+        order = self.order(epoch)
+        for number in range(start, len(self)):
+            indices = order[number * self.batch_size : (number + 1) * self.batch_size]
+            yield self.data.images[indices].float().div_(255), self.data.labels[indices]
+
+    def __iter__(self) -> Iterator[Batch]:
+        return self.batches()

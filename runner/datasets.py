@@ -1,0 +1,79 @@
+"""The datasets a run can train on, each returned as a training and a test :class:`ImageSet`.
+
+``digits`` is generated here from a seed, so the default job needs no network; the
+torchvision datasets are read from ``root`` (and downloaded there when allowed and online).
+"""
+
+from pathlib import Path
+
+import torch
+
+from runner.data import ImageSet
+from runner.digits import generate_digits
+from runner.errors import ConfigError
+from runner.files import save_atomically
+
+DIGITS_FORMAT = 1
+"""Bumped whenever the generator changes what it draws, so stale caches are not reused."""
+
+TORCHVISION_DATASETS = ("MNIST", "FashionMNIST")
+
+
+def digits(root: str, seed: int, train_size: int, test_size: int) -> tuple[ImageSet, ImageSet]:
+    """Generated handwritten-style digits, cached under ``root/digits`` after the first run.
+
+    The test set is drawn from a different seed than the training set, so no test image is
+    a copy of a training image.
+    """
+    for name, size in (
+        ("data.dataset.train_size", train_size),
+        ("data.dataset.test_size", test_size),
+    ):
+        if size < 1:
+            raise ConfigError(f"{name} must be a positive integer; got {size}")
+    cache = (
+        Path(root) / "digits" / f"digits-v{DIGITS_FORMAT}-seed{seed}-{train_size}-{test_size}.pt"
+    )
+    if cache.exists():
+        tensors = torch.load(cache, weights_only=True)
+    else:
+        train_images, train_labels = generate_digits(train_size, seed=2 * seed)
+        test_images, test_labels = generate_digits(test_size, seed=2 * seed + 1)
+        tensors = {
+            "train_images": train_images.unsqueeze(1),
+            "train_labels": train_labels,
+            "test_images": test_images.unsqueeze(1),
+            "test_labels": test_labels,
+        }
+        save_atomically(tensors, cache)
+    return (
+        ImageSet(tensors["train_images"], tensors["train_labels"]),
+        ImageSet(tensors["test_images"], tensors["test_labels"]),
+    )
+
+
+def torchvision_images(name: str, root: str, download: bool) -> tuple[ImageSet, ImageSet]:
+    """MNIST or FashionMNIST through torchvision, read once into tensors.
+
+    Offline and absent, the error says where the files go instead of a download traceback.
+    """
+    import torchvision.datasets
+
+    if name not in TORCHVISION_DATASETS:
+        raise ConfigError(
+            f"data.dataset.name must be one of {', '.join(TORCHVISION_DATASETS)}; got {name!r}"
+        )
+    dataset_class = getattr(torchvision.datasets, name)
+    splits = []
+    for train in (True, False):
+        try:
+            dataset = dataset_class(root, train=train, download=download)
+        except (RuntimeError, OSError) as error:
+            where = Path(root) / name / "raw"
+            hint = "" if download else " (data.dataset.download=false)"
+            raise ConfigError(
+                f"data: {name} not found in {where}{hint} and could not be downloaded ({error}); "
+                f"put the four IDX files (train-images-idx3-ubyte, ...) there, or use data=digits"
+            ) from None
+        splits.append(ImageSet(dataset.data.unsqueeze(1).contiguous(), dataset.targets.long()))
+    return splits[0], splits[1]

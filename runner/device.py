@@ -1,0 +1,22 @@
+"""Which device a run trains on."""
+
+import torch
+
+from runner.errors import ConfigError
+
+DEVICE_TYPES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(device_type: str) -> torch.device:
+    """``auto`` means the GPU when there is one, else the CPU; ``cuda`` insists on a GPU."""
+    if device_type not in DEVICE_TYPES:
+        raise ConfigError(
+            f"device.type must be one of {', '.join(DEVICE_TYPES)}; got {device_type!r}"
+        )
+    if device_type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            "device=cuda but no CUDA GPU is available here; use device=cpu or device=auto"
+        )
+    if device_type == "auto":
+        device_type = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(device_type)

@@ -1,0 +1,75 @@
+"""Metrics: averaged on the device while training, written to ``metrics.jsonl`` as logged."""
+
+import json
+import math
+from pathlib import Path
+from typing import IO
+
+from torch import Tensor
+
+
+class RunningMeans:
+    """Sums of per-step metrics, kept as tensors so that adding one never waits for the device."""
+
+    def __init__(self) -> None:
+        self._sums: dict[str, Tensor] = {}
+        self._count = 0
+
+    def add(self, metrics: dict[str, Tensor]) -> None:
+        for name, value in metrics.items():
+            total = self._sums.get(name)
+            self._sums[name] = value.detach().float() if total is None else total + value.detach()
+        self._count += 1
+
+    def __len__(self) -> int:
+        return self._count
+
+    def pop(self) -> dict[str, float]:
+        """The means since the last pop (one device read), and start again."""
+        means = {name: total.item() / self._count for name, total in self._sums.items()}
+        self._sums, self._count = {}, 0
+        return means
+
+
+class MetricsFile:
+    """``metrics.jsonl``: one JSON object per logged record, flushed as it is written.
+
+    Each record holds ``step`` and ``epoch`` beside the metrics. Non-finite values are written
+    as strings (``"nan"``, ``"inf"``) so that every line stays strict JSON.
+    """
+
+    def __init__(self, path: Path, keep_bytes: int | None = None) -> None:
+        """Open for appending; ``keep_bytes`` first cuts the file back to that length.
+
+        A resumed run cuts away what was logged after its checkpoint, so the file reads as if
+        the run had never stopped.
+        """
+        self.path = path
+        if keep_bytes is not None and path.exists():
+            with path.open("r+b") as file:
+                file.truncate(keep_bytes)
+        self._file: IO[str] = path.open("a", encoding="utf-8")
+
+    def write(self, record: dict[str, float | int | str]) -> None:
+        clean = {key: _json_number(value) for key, value in record.items()}
+        self._file.write(json.dumps(clean) + "\n")
+        self._file.flush()
+
+    def size(self) -> int:
+        """Bytes written so far: where a resumed run cuts the file back to."""
+        return self._file.tell()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _json_number(value: float | int | str) -> float | int | str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def read_metrics(path: Path) -> list[dict]:
+    """All records of a ``metrics.jsonl`` file."""
+    with path.open(encoding="utf-8") as file:
+        return [json.loads(line) for line in file if line.strip()]

@@ -1,0 +1,55 @@
+"""Everything a run records as it goes: metrics, figures, and their W&B mirror."""
+
+from pathlib import Path
+
+from torch import Tensor
+from torchvision.utils import save_image
+
+from runner.metrics import MetricsFile, read_metrics
+from runner.wandb_run import WandbRun
+
+
+class RunLog:
+    """Writes each logged record to ``metrics.jsonl`` and W&B, and remembers the latest values.
+
+    Keys under ``perf/`` are wall-clock measurements: they go to the files like the rest but
+    are the only values that differ between two runs with the same seed.
+    """
+
+    def __init__(self, run_dir: Path, metrics: MetricsFile, wandb: WandbRun | None) -> None:
+        self.figures_dir = run_dir / "figures"
+        self.metrics = metrics
+        self.wandb = wandb
+        self.latest: dict[str, float] = {}
+        for record in read_metrics(metrics.path):  # what a resumed run logged before it stopped
+            self.latest.update({k: v for k, v in record.items() if k not in ("step", "epoch")})
+
+    def log(self, values: dict[str, float], step: int, epoch: int) -> None:
+        self.metrics.write({"step": step, "epoch": epoch, **values})
+        if self.wandb is not None:
+            self.wandb.log({**values, "epoch": epoch}, step=step)
+        self.latest.update(values)
+
+    def save_figures(self, figures: dict[str, Tensor], step: int) -> dict[str, Path]:
+        """Save each image grid as ``figures/<name>.png`` (the latest one) and send it to W&B."""
+        if not figures:
+            return {}
+        self.figures_dir.mkdir(parents=True, exist_ok=True)
+        paths = {}
+        for name, grid in figures.items():
+            paths[name] = self.figures_dir / f"{name}.png"
+            save_image(grid.detach().float().cpu(), paths[name])
+        if self.wandb is not None:
+            self.wandb.log_images(paths, step=step)
+        return paths
+
+    def final_metrics(self) -> dict[str, float]:
+        """The last value of every metric, without the wall-clock ones."""
+        return {name: value for name, value in self.latest.items() if not name.startswith("perf/")}
+
+    def checkpoint_state(self) -> dict[str, int | str | None]:
+        """What a resumed run needs to continue these records where the checkpoint was taken."""
+        return {
+            "metrics_bytes": self.metrics.size(),
+            "wandb_run_id": None if self.wandb is None else self.wandb.id,
+        }

@@ -1,0 +1,166 @@
+"""The single entry point: compose the config, build, train, evaluate, report the objective.
+
+``python -m runner [overrides]`` runs :func:`main` through Hydra; :func:`run` is the same job
+for Python callers that already hold a composed config.
+"""
+
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from runner.build import build, build_loaders, build_optimizer_factory
+from runner.checkpoint import Checkpointer, Position
+from runner.console import console, show_config, summary_table
+from runner.device import resolve_device
+from runner.errors import CONFIG_ERROR_EXIT_CODE, ConfigError
+from runner.files import read_json
+from runner.loop import Objective, Schedule, evaluate, fit
+from runner.metrics import MetricsFile
+from runner.overrides import problem_with
+from runner.run_log import RunLog
+from runner.settings import validate
+from runner.summary import write_summary
+from runner.wandb_run import start_wandb
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+def run(cfg: DictConfig, run_dir: Path) -> float:
+    """Train and evaluate the configured experiment in ``run_dir``; return the objective.
+
+    Raises :class:`ConfigError` for unusable settings before anything is written.
+    """
+    started = time.perf_counter()
+    validate(cfg)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    summary_path = run_dir / "summary.json"
+    checkpoint_dir = run_dir / "checkpoints"
+    if not cfg.resume and (checkpoint_dir / "last.pt").exists():
+        raise ConfigError(
+            f"{run_dir} already holds a run; pass resume=true to continue it, or choose another hydra.run.dir"
+        )
+
+    device = resolve_device(cfg.device.type)
+    torch.manual_seed(cfg.seed)
+    loaders = build_loaders(cfg.data, cfg.seed, device)
+    schedule = Schedule(
+        cfg.trainer.epochs, cfg.trainer.max_steps, cfg.trainer.eval_every, cfg.trainer.log_every
+    )
+    previous = read_json(summary_path)
+    if (
+        cfg.resume
+        and previous.get("status") == "completed"
+        and previous["steps"] == schedule.total_steps(len(loaders.train))
+    ):
+        console.print(f"{run_dir} already completed; nothing to resume")
+        return previous["objective"]["value"]
+    experiment = build(cfg.model, "model").to(device)
+    optimizers = experiment.configure_optimizers(build_optimizer_factory(cfg.optim))
+    checkpoints = Checkpointer(checkpoint_dir, experiment, optimizers)
+    position, best, resumed = Position(), None, {}
+    if cfg.resume and checkpoints.last.exists():
+        position, resumed = checkpoints.restore()
+        best = resumed["best"]
+        console.print(f"resuming from {checkpoints.last} at step {position.step}")
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    show_config(config, run_dir / "config_tree.txt")
+    metrics = MetricsFile(run_dir / "metrics.jsonl", keep_bytes=resumed.get("metrics_bytes", 0))
+    wandb = start_wandb(config["logger"], config, run_dir, resumed.get("wandb_run_id"))
+    log = RunLog(run_dir, metrics, wandb)
+    objective = Objective(cfg.objective.metric, cfg.objective.mode)
+    summary = {"run_dir": str(run_dir), "device": str(device), "seed": cfg.seed}
+    try:
+        fit(
+            experiment,
+            optimizers,
+            loaders,
+            schedule,
+            objective,
+            log,
+            checkpoints,
+            position,
+            best,
+            config,
+            cfg.seed,
+        )
+        log.log(
+            evaluate(experiment, loaders.test, "test", cfg.seed),
+            step=position.step,
+            epoch=position.epoch,
+        )
+        final = log.final_metrics()
+        if objective.metric not in final:
+            raise ConfigError(
+                f"objective.metric {objective.metric!r} was not measured; measured: {', '.join(sorted(final))}"
+            )
+        wall_time = time.perf_counter() - started
+        value = final[objective.metric]
+        write_summary(
+            summary_path,
+            status="completed",
+            **summary,
+            objective={"metric": objective.metric, "mode": objective.mode, "value": value},
+            metrics=final,
+            steps=position.step,
+            wall_time_s=wall_time,
+        )
+        if wandb is not None:
+            wandb.set_summary({"objective": value, "wall_time_s": wall_time})
+        console.print(summary_table(final, objective.metric, wall_time))
+    except BaseException as error:
+        status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+        write_summary(
+            summary_path,
+            status=status,
+            **summary,
+            error=f"{type(error).__name__}: {error}",
+            metrics=log.final_metrics(),
+            steps=position.step,
+            wall_time_s=time.perf_counter() - started,
+        )
+        if wandb is not None:
+            wandb.finish(failed=True)
+        metrics.close()
+        raise
+    if wandb is not None:
+        if wandb.offline:
+            console.print(f"W&B run saved offline; upload it with: wandb sync {wandb.directory}")
+        wandb.finish(failed=False)
+    metrics.close()
+    return value
+
+
+def remove_if_only_hydra_files(run_dir: Path) -> None:
+    """Delete a run directory that holds nothing but what Hydra wrote before the job began."""
+    if not run_dir.is_dir():
+        return
+    entries = list(run_dir.iterdir())
+    if all(entry.name == ".hydra" or entry.suffix == ".log" for entry in entries):
+        shutil.rmtree(run_dir)
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def _hydra_job(cfg: DictConfig) -> float:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        return run(cfg, run_dir)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        remove_if_only_hydra_files(run_dir)
+        sys.exit(CONFIG_ERROR_EXIT_CODE)
+
+
+def main() -> None:
+    """``python -m runner`` and the ``runner`` command."""
+    problem = problem_with(sys.argv[1:], CONF_DIR)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        sys.exit(CONFIG_ERROR_EXIT_CODE)
+    _hydra_job()

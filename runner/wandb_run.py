@@ -1,0 +1,114 @@
+"""The run's mirror in Weights & Biases: config, metrics, figures and final state.
+
+W&B must never cost a run: it never prompts, never waits long for a server, and when it
+cannot reach one it keeps the run offline in the run directory, ready for ``wandb sync``.
+"""
+
+import logging
+import netrc
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from runner.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+LOGGER_MODES = ("auto", "online", "offline", "disabled")
+ONLINE_INIT_TIMEOUT_S = 30.0
+
+
+def api_key_configured() -> bool:
+    """True when W&B has credentials: ``WANDB_API_KEY`` or a netrc entry for its host."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname
+    try:
+        path = os.environ.get("NETRC") or Path.home() / ".netrc"
+        return netrc.netrc(path).authenticators(host or "") is not None
+    except (OSError, netrc.NetrcParseError):
+        return False
+
+
+def choose_mode(mode: str) -> str:
+    """Resolve ``auto``: the ``WANDB_MODE`` variable if set, else online only with an API key."""
+    if mode not in LOGGER_MODES:
+        raise ConfigError(f"logger.mode must be one of {', '.join(LOGGER_MODES)}; got {mode!r}")
+    if mode != "auto":
+        return mode
+    if os.environ.get("WANDB_MODE") in ("online", "offline", "disabled"):
+        return os.environ["WANDB_MODE"]
+    return "online" if api_key_configured() else "offline"
+
+
+class WandbRun:
+    """A started W&B run, or nothing at all when the logger is disabled."""
+
+    def __init__(self, run: Any) -> None:
+        self._run = run
+
+    @property
+    def id(self) -> str:
+        return self._run.id
+
+    @property
+    def directory(self) -> Path:
+        """The run's own folder (``wandb/offline-run-...``), the one ``wandb sync`` takes."""
+        return Path(self._run.dir).parent
+
+    @property
+    def offline(self) -> bool:
+        return self._run.settings.mode == "offline"
+
+    def log(self, metrics: dict[str, float], step: int) -> None:
+        self._run.log(metrics, step=step)
+
+    def log_images(self, paths: dict[str, Path], step: int) -> None:
+        import wandb
+
+        self._run.log(
+            {f"figures/{name}": wandb.Image(str(path)) for name, path in paths.items()}, step=step
+        )
+
+    def set_summary(self, values: dict[str, Any]) -> None:
+        self._run.summary.update(values)
+
+    def finish(self, failed: bool) -> None:
+        """Close the run; a run that raised is marked failed in the dashboard."""
+        self._run.finish(exit_code=1 if failed else 0)
+
+
+def start_wandb(
+    settings: dict[str, Any], config: dict[str, Any], run_dir: Path, run_id: str | None
+) -> WandbRun | None:
+    """Start the W&B run for ``settings`` (the ``logger`` config), or None when disabled.
+
+    ``run_id`` continues an earlier run of the same run directory (on resume).
+    """
+    mode = choose_mode(settings["mode"])
+    if mode == "disabled":
+        return None
+    import wandb
+
+    def init(mode: str) -> Any:
+        return wandb.init(
+            mode=mode,
+            dir=run_dir,
+            project=settings["project"],
+            entity=settings["entity"],
+            group=settings["group"],
+            name=settings["name"],
+            tags=list(settings["tags"] or []),
+            config=config,
+            id=run_id,
+            resume="allow" if run_id else None,
+            settings=wandb.Settings(silent=True, console="off", init_timeout=ONLINE_INIT_TIMEOUT_S),
+        )
+
+    if mode == "online":
+        try:
+            return WandbRun(init("online"))
+        except Exception as error:  # any failure to reach the server: keep the run offline
+            log.warning("W&B could not start online (%s); logging offline instead", error)
+    return WandbRun(init("offline"))

@@ -1,0 +1,73 @@
+"""Shared test helpers: the real config, shrunk to seconds; the real CLI in a subprocess."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from runner.train import CONF_DIR
+
+REPO = Path(__file__).resolve().parent.parent
+
+# A small version of the main job: the same config with less data and fewer steps.
+SMALL = [
+    "data.dataset.train_size=2500",
+    "data.dataset.test_size=500",
+    "data.val_size=500",
+    "data.eval_batch_size=250",
+    "trainer.epochs=2",
+    "trainer.log_every=10",
+    "optim=adam",
+    "device=cpu",
+    "logger=none",
+]
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One dataset cache for the whole session: each digits size is generated once."""
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture
+def make_config(data_root: Path):
+    """Compose the real config with the small overrides, then the test's own."""
+
+    def make(*overrides: str) -> DictConfig:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return compose("config", overrides=[*SMALL, f"data.root={data_root}", *overrides])
+
+    return make
+
+
+def run_cli(
+    *arguments: str, cwd: Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """``python -m runner ARGUMENTS`` in a fresh interpreter, as a user would type it."""
+    env = {**os.environ, "WANDB_SILENT": "true", "PYTHONPATH": str(REPO)}
+    env.pop("WANDB_API_KEY", None)
+    env.pop("WANDB_MODE", None)
+    return subprocess.run(
+        [sys.executable, "-m", "runner", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd or REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture
+def cli(data_root: Path):
+    """Run the CLI on the small job in a run directory of the test's choosing."""
+
+    def call(run_dir: Path, *overrides: str, small: bool = True) -> subprocess.CompletedProcess:
+        base = [*SMALL, f"data.root={data_root}"] if small else []
+        return run_cli(*base, f"hydra.run.dir={run_dir}", *overrides)
+
+    return call

@@ -1,0 +1,86 @@
+"""Bad input: one clear line naming the setting, exit status 2, no traceback, nothing written."""
+
+import pytest
+import torch
+
+from runner.errors import ConfigError
+from runner.train import run
+
+
+def assert_one_clear_line(result, *words: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in result.stderr + result.stdout
+    for word in words:
+        assert word in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("override", "words"),
+    [
+        ("model=stm", ("model=stm", "stn")),
+        ("trainer.epochs=three", ("trainer.epochs", "integer")),
+        ("optim.lr=-0.1", ("optim.lr", "> 0")),
+        ("data.batch_size=0", ("data.batch_size", ">= 1")),
+        ("trainer.epoch=3", ("trainer.epoch", "epochs, max_steps", "+trainer.epoch=")),
+    ],
+)
+def test_bad_setting_on_the_command_line(cli, tmp_path, override, words):
+    run_dir = tmp_path / "run"
+    result = cli(run_dir, override)
+    assert_one_clear_line(result, *words)
+    assert not run_dir.exists()  # nothing half-written
+
+
+def test_a_typo_in_a_sweep_stops_it_before_any_job_runs(cli, tmp_path):
+    result = cli(tmp_path / "run", "-m", "optim=adam,sgdd", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert_one_clear_line(result, "optim=sgdd", "adam, sgd")
+    assert not (tmp_path / "sweep").exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        (["trainer.max_steps=0"], ("trainer.max_steps", ">= 1", "null")),
+        (["trainer.eval_every=1.5"], ("trainer.eval_every",)),
+        (["optim.lr=0"], ("optim.lr", "> 0")),
+        (["optim.lr=fast"], ("optim.lr", "> 0")),
+        (["seed=-1"], ("seed", ">= 0")),
+        (["resume=maybe"], ("resume", "true or false")),
+        (["logger.mode=sometimes"], ("logger.mode", "auto, online, offline, disabled")),
+        (["objective.mode=up"], ("objective.mode", "max, min")),
+        (["objective.metric=accuracy"], ("objective.metric", "val/acc")),
+        (["data.val_size=100000"], ("data.val_size", "between 1 and")),
+        (["optim=sgd", "optim.momentum=-1"], ("optim", "momentum")),
+        (["model.image_size=0"], ("model.image_size",)),
+        (["+model.depth=3"], ("model", "depth")),
+    ],
+)
+def test_bad_setting_through_the_python_api(make_config, tmp_path, overrides, words):
+    with pytest.raises(ConfigError) as error:
+        run(make_config(*overrides), tmp_path)
+    message = str(error.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu(cli, tmp_path):
+    result = cli(tmp_path / "run", "device=cuda")
+    assert_one_clear_line(result, "device=cuda", "device=cpu")
+
+
+def test_missing_dataset_says_where_to_put_it(cli, tmp_path):
+    result = cli(
+        tmp_path / "run",
+        "data=mnist",
+        f"data.root={tmp_path / 'empty'}",
+        "data.dataset.download=false",
+        small=False,
+    )
+    assert_one_clear_line(result, "MNIST", str(tmp_path / "empty" / "MNIST" / "raw"), "data=digits")
+    assert not (tmp_path / "run").exists()

@@ -1,0 +1,78 @@
+"""Training through the Python API: reproducibility, crashes, and resuming."""
+
+import json
+
+import pytest
+import torch
+
+from runner.metrics import read_metrics
+from runner.train import run
+from tests.wandb_records import read_offline_run
+
+CRASH = ["model._target_=tests.crashing.CrashingSTN", "+model.crash_at_step=45"]
+
+
+def without_timings(records: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if not k.startswith("perf/")} for r in records]
+
+
+def test_same_seed_same_metrics_and_zero_is_a_seed(make_config, tmp_path):
+    first = run(make_config("seed=0", "trainer.max_steps=20"), tmp_path / "a")
+    second = run(make_config("seed=0", "trainer.max_steps=20"), tmp_path / "b")
+    other = run(make_config("seed=1", "trainer.max_steps=20"), tmp_path / "c")
+    records = [without_timings(read_metrics(tmp_path / d / "metrics.jsonl")) for d in "abc"]
+    assert records[0] == records[1]
+    assert first == second
+    assert records[0] != records[2] and first != other
+
+
+def test_the_objective_is_returned_and_configurable(make_config, tmp_path):
+    value = run(
+        make_config("trainer.max_steps=10", "objective.metric=val/loss", "objective.mode=min"),
+        tmp_path,
+    )
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert value == summary["metrics"]["val/loss"] == summary["objective"]["value"]
+    best = torch.load(tmp_path / "checkpoints/best.pt", weights_only=True)
+    assert best["metric"] == "val/loss" and best["value"] == value
+
+
+def test_a_crash_is_recorded_as_failed_and_resume_matches_an_uninterrupted_run(
+    make_config, tmp_path
+):
+    uninterrupted = run(make_config(), tmp_path / "whole")
+
+    crashed = tmp_path / "crashed"
+    with pytest.raises(RuntimeError, match="crashed at step 45"):
+        run(make_config(*CRASH, "logger=wandb", "logger.mode=offline"), crashed)
+    summary = json.loads((crashed / "summary.json").read_text())
+    assert summary["status"] == "failed" and "crashed at step 45" in summary["error"]
+    assert read_offline_run(crashed).exit_code == 1  # the W&B run is marked failed
+    assert torch.load(crashed / "checkpoints/last.pt", weights_only=True)["position"]["epoch"] == 1
+
+    resumed = run(make_config("resume=true"), crashed)
+    assert resumed == uninterrupted
+    whole = json.loads((tmp_path / "whole/summary.json").read_text())
+    after = json.loads((crashed / "summary.json").read_text())
+    assert after["status"] == "completed"
+    assert after["metrics"] == whole["metrics"]
+    assert without_timings(read_metrics(crashed / "metrics.jsonl")) == without_timings(
+        read_metrics(tmp_path / "whole/metrics.jsonl")
+    )
+
+
+def test_resume_continues_a_run_stopped_mid_epoch_to_a_longer_schedule(make_config, tmp_path):
+    whole = run(make_config(), tmp_path / "whole")
+    run(
+        make_config("trainer.max_steps=40"), tmp_path / "split"
+    )  # 31 batches an epoch: stops mid-epoch
+    checkpoint = torch.load(tmp_path / "split/checkpoints/last.pt", weights_only=True)
+    assert checkpoint["position"] == {"step": 40, "epoch": 1, "batch": 9}
+    assert run(make_config("resume=true"), tmp_path / "split") == whole
+    split = json.loads((tmp_path / "split/summary.json").read_text())
+    assert split["metrics"] == json.loads((tmp_path / "whole/summary.json").read_text())["metrics"]
+
+
+def test_resume_without_a_checkpoint_starts_afresh(make_config, tmp_path):
+    assert run(make_config("resume=true", "trainer.max_steps=5"), tmp_path) > 0
+    assert json.loads((tmp_path / "summary.json").read_text())["steps"] == 5

@@ -1,0 +1,86 @@
+"""Read back what the real W&B client wrote for an offline run.
+
+An offline run keeps everything it logged in ``run-<id>.wandb``: a LevelDB-style log (32 KiB
+blocks of length-prefixed chunks) of W&B's own protobuf ``Record`` messages. This reader
+turns it back into the run's config, history rows, summary and exit code.
+"""
+
+import json
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wandb.proto import wandb_internal_pb2
+
+BLOCK_SIZE = 32 * 1024
+HEADER_SIZE = 7  # ":W&B", a magic number and a version byte
+CHUNK_HEADER = struct.Struct("<IHB")  # checksum, length, kind
+FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
+
+
+def read_chunks(data: bytes):
+    if data[:4] != b":W&B":
+        raise ValueError("not a W&B run file")
+    position, pending = HEADER_SIZE, b""
+    while position + CHUNK_HEADER.size <= len(data):
+        left_in_block = BLOCK_SIZE - position % BLOCK_SIZE
+        if left_in_block < CHUNK_HEADER.size:
+            position += left_in_block
+            continue
+        _, length, kind = CHUNK_HEADER.unpack_from(data, position)
+        position += CHUNK_HEADER.size
+        chunk = data[position : position + length]
+        position += length
+        if kind == FULL:
+            yield chunk
+        elif kind == FIRST:
+            pending = chunk
+        elif kind == MIDDLE:
+            pending += chunk
+        elif kind == LAST:
+            yield pending + chunk
+
+
+@dataclass
+class OfflineRun:
+    config: dict = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+    exit_code: int | None = None
+    group: str = ""
+    tags: list[str] = field(default_factory=list)
+
+
+def _key(item) -> str:
+    return "/".join(item.nested_key) if item.nested_key else item.key
+
+
+def read_offline_run(run_dir: Path) -> OfflineRun:
+    """The single offline W&B run under ``run_dir/wandb``."""
+    (path,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
+    run = OfflineRun()
+    for chunk in read_chunks(path.read_bytes()):
+        record = wandb_internal_pb2.Record()
+        record.ParseFromString(chunk)
+        kind = record.WhichOneof("record_type")
+        if kind == "run":
+            run.group = record.run.run_group
+            run.tags = list(record.run.tags)
+            run.config.update(
+                {item.key: json.loads(item.value_json) for item in record.run.config.update}
+            )
+        elif kind == "config":
+            run.config.update(
+                {item.key: json.loads(item.value_json) for item in record.config.update}
+            )
+        elif kind == "history":
+            run.history.append(
+                {_key(item): json.loads(item.value_json) for item in record.history.item}
+            )
+        elif kind == "summary":
+            run.summary.update(
+                {_key(item): json.loads(item.value_json) for item in record.summary.update}
+            )
+        elif kind == "exit":
+            run.exit_code = record.exit.exit_code
+    return run
