@@ -22,8 +22,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.optim import Optimizer
+
+from experiments.classifier import Classifier, check_positive
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
 """Parameters, or groups of parameters with their own settings, as torch.optim takes them."""
@@ -365,3 +367,46 @@ def _by_device_and_dtype(params: list[Tensor], *rest: list[Any]) -> list[tuple[l
         for column, values in zip(lists[1:], rest, strict=True):
             column.append(values[i])
     return list(groups.values())
+
+
+# The models of the paper's §6 experiments, on which the optimizers are compared.
+
+
+class LogisticRegression(Classifier):
+    """§6.1: multiclass logistic regression, one linear layer on the raw pixels."""
+
+    def __init__(self, in_channels: int = 1, image_size: int = 28, num_classes: int = 10) -> None:
+        super().__init__()
+        check_positive(in_channels=in_channels, image_size=image_size, num_classes=num_classes)
+        self.linear = nn.Linear(in_channels * image_size**2, num_classes)
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.linear(images.flatten(1))
+
+
+class MLP(Classifier):
+    """§6.2: a fully connected network of ReLU layers with dropout (two of 1000 in the paper)."""
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        image_size: int = 28,
+        num_classes: int = 10,
+        hidden_sizes: tuple[int, ...] = (1000, 1000),
+        dropout: float = 0.5,
+    ) -> None:
+        super().__init__()
+        check_positive(in_channels=in_channels, image_size=image_size, num_classes=num_classes)
+        if not 0 <= dropout < 1:
+            raise ValueError(f"model.dropout must be in [0, 1), got {dropout}")
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = in_channels * image_size**2
+        for hidden in hidden_sizes:
+            check_positive(hidden_sizes=hidden)
+            layers += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout)]
+            width = hidden
+        layers.append(nn.Linear(width, num_classes))
+        self.network = nn.Sequential(*layers)
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.network(images)

@@ -9,15 +9,13 @@ The layer sizes are those of the PyTorch STN tutorial; the flattened sizes follo
 size, so the same model takes 28×28 digits or 42×42 canvases.
 """
 
-from collections.abc import Iterable
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.optim import Optimizer
 from torchvision.utils import make_grid
 
-from experiments.base import Batch, Experiment, flat_size, mean_over_batches
+from experiments.base import Batch, flat_size
+from experiments.classifier import Classifier, check_positive
 
 
 class SpatialTransformer(nn.Module):
@@ -74,7 +72,7 @@ class TutorialCNN(nn.Module):
         return self.head(self.features(x))
 
 
-class STNClassifier(Experiment):
+class STNClassifier(Classifier):
     """An image classifier with an optional spatial transformer in front of it.
 
     ``use_stn=False`` gives the same classifier without the transformer: the baseline of the
@@ -89,9 +87,7 @@ class STNClassifier(Experiment):
         num_classes: int = 10,
     ) -> None:
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("image_size", image_size)):
-            if value < 1:
-                raise ValueError(f"model.{name} must be a positive integer, got {value}")
+        check_positive(in_channels=in_channels, image_size=image_size)
         if num_classes < 2:
             raise ValueError(f"model.num_classes must be at least 2, got {num_classes}")
         self.transformer = SpatialTransformer(in_channels, image_size) if use_stn else None
@@ -103,28 +99,6 @@ class STNClassifier(Experiment):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.transform(x))
-
-    def training_step(self, batch: Batch, optimizers: dict[str, Optimizer]) -> dict[str, Tensor]:
-        images, labels = batch
-        optimizer = optimizers["model"]
-        logits = self(images)
-        loss = F.cross_entropy(logits, labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        accuracy = (logits.argmax(dim=1) == labels).float().mean()
-        return {"loss": loss.detach(), "acc": accuracy.detach()}
-
-    def evaluate(self, batches: Iterable[Batch]) -> dict[str, float]:
-        def measure(batch: Batch) -> dict[str, Tensor]:
-            images, labels = batch
-            logits = self(images)
-            return {
-                "loss": F.cross_entropy(logits, labels, reduction="sum"),
-                "acc": (logits.argmax(dim=1) == labels).sum(),
-            }
-
-        return mean_over_batches(batches, measure)
 
     def figures(self, batch: Batch) -> dict[str, Tensor]:
         """Inputs (left) beside what the transformer made of them (right)."""

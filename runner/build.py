@@ -24,11 +24,17 @@ def build(node: DictConfig, group: str) -> Any:
         return instantiate(node)
     except InstantiationException as error:
         cause = error.__cause__
-        if isinstance(cause, ConfigError):
-            raise ConfigError(str(cause)) from None
         if isinstance(cause, ValueError | TypeError):
-            raise ConfigError(f"{group}: {cause}") from None
+            raise setting_error(group, cause) from None
         raise
+
+
+def setting_error(group: str, cause: Exception) -> ConfigError:
+    """``cause`` as a one-line config error, prefixed by its group unless it names a setting."""
+    message = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+    if isinstance(cause, ConfigError) or message.startswith(f"{group}."):
+        return ConfigError(message)
+    return ConfigError(f"{group}: {message}")
 
 
 def build_optimizer_factory(node: DictConfig) -> Callable[[Iterable[Any]], Optimizer]:
@@ -43,7 +49,7 @@ def build_optimizer_factory(node: DictConfig) -> Callable[[Iterable[Any]], Optim
         try:
             return partial(parameters)
         except (ValueError, TypeError) as error:
-            raise ConfigError(f"optim: {error}") from None
+            raise setting_error("optim", error) from None
 
     return make_optimizer
 

@@ -68,6 +68,6 @@ def unknown_key_message(config: DictConfig, key: str) -> str:
     node = OmegaConf.select(config, parent, default=None) if parent else config
     hint = f"(to add a new setting, write +{key}=...)"
     if isinstance(node, DictConfig):
-        keys = ", ".join(str(name) for name in node if name != "_target_")
+        keys = ", ".join(str(name) for name in node if not str(name).startswith("_"))
         return f"{key} is not a setting; {parent or 'the config'} has: {keys} {hint}"
     return f"{key} is not a setting {hint}"

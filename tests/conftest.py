@@ -14,11 +14,14 @@ from runner.train import CONF_DIR
 REPO = Path(__file__).resolve().parent.parent
 
 # A small version of the main job: the same config with less data and fewer steps.
-SMALL = [
+SMALL_DATA = [
     "data.dataset.train_size=2500",
     "data.dataset.test_size=500",
     "data.val_size=500",
     "data.eval_batch_size=250",
+]
+SMALL = [
+    *SMALL_DATA,
     "trainer.epochs=2",
     "trainer.log_every=10",
     "optim=adam",
@@ -33,13 +36,18 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("data")
 
 
+def compose_config(*overrides: str) -> DictConfig:
+    """The real config from conf/, composed with ``overrides`` as on the command line."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
 @pytest.fixture
 def make_config(data_root: Path):
     """Compose the real config with the small overrides, then the test's own."""
 
     def make(*overrides: str) -> DictConfig:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            return compose("config", overrides=[*SMALL, f"data.root={data_root}", *overrides])
+        return compose_config(*SMALL, f"data.root={data_root}", *overrides)
 
     return make
 
@@ -68,6 +76,8 @@ def cli(data_root: Path):
 
     def call(run_dir: Path, *overrides: str, small: bool = True) -> subprocess.CompletedProcess:
         base = [*SMALL, f"data.root={data_root}"] if small else []
-        return run_cli(*base, f"hydra.run.dir={run_dir}", *overrides)
+        flags = [o for o in overrides if o.startswith("-")]  # Hydra takes flags before overrides
+        rest = [o for o in overrides if not o.startswith("-")]
+        return run_cli(*flags, *base, f"hydra.run.dir={run_dir}", *rest)
 
     return call

@@ -23,6 +23,7 @@ def assert_one_clear_line(result, *words: str) -> None:
         ("model=stm", ("model=stm", "stn")),
         ("trainer.epochs=three", ("trainer.epochs", "integer")),
         ("optim.lr=-0.1", ("optim.lr", "> 0")),
+        ("optim.betas=[0.9,1.5]", ("optim.betas[1] (β2)", "[0, 1)")),
         ("data.batch_size=0", ("data.batch_size", ">= 1")),
         ("trainer.epoch=3", ("trainer.epoch", "epochs, max_steps", "+trainer.epoch=")),
     ],
@@ -36,7 +37,7 @@ def test_bad_setting_on_the_command_line(cli, tmp_path, override, words):
 
 def test_a_typo_in_a_sweep_stops_it_before_any_job_runs(cli, tmp_path):
     result = cli(tmp_path / "run", "-m", "optim=adam,sgdd", f"hydra.sweep.dir={tmp_path / 'sweep'}")
-    assert_one_clear_line(result, "optim=sgdd", "adam, sgd")
+    assert_one_clear_line(result, "optim=sgdd", "adam, adamax")
     assert not (tmp_path / "sweep").exists()
 
 
@@ -54,6 +55,9 @@ def test_a_typo_in_a_sweep_stops_it_before_any_job_runs(cli, tmp_path):
         (["objective.metric=accuracy"], ("objective.metric", "val/acc")),
         (["data.val_size=100000"], ("data.val_size", "between 1 and")),
         (["optim=sgd", "optim.momentum=-1"], ("optim", "momentum")),
+        (["optim=adam", "optim.betas=[1.0,0.999]"], ("optim.betas[0] (β1) must be in [0, 1)",)),
+        (["optim=adamax", "optim.eps=-1"], ("optim.eps must be >= 0",)),
+        (["optim=adam", "optim.weight_decay=-0.1"], ("optim.weight_decay must be >= 0",)),
         (["model.image_size=0"], ("model.image_size",)),
         (["+model.depth=3"], ("model", "depth")),
     ],

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from runner.metrics import read_metrics
-from tests.conftest import run_cli
+from tests.conftest import SMALL_DATA, run_cli
 from tests.wandb_records import read_offline_run
 
 
@@ -17,8 +17,9 @@ def test_help_lists_every_config_group():
         "data: digits, fashion_mnist, mnist",
         "device: auto, cpu, cuda",
         "logger: none, wandb",
-        "model: stn",
-        "optim: adam, sgd",
+        "model: logreg, mlp, stn",
+        "optim: adagrad, adam, adamax, rmsprop, sgd, sgd_nesterov",
+        "experiment: adam_logreg, adam_mlp",
     ):
         assert line in result.stdout
 
@@ -34,7 +35,7 @@ def test_cfg_job_prints_the_whole_config():
         "eval_every:",
         "batch_size:",
         "root:",
-        "_target_: torch.optim.Adam",
+        "_target_: experiments.adam.Adam",
         "betas:",
         "mode: auto",
         "metric: val/acc",
@@ -107,3 +108,32 @@ def test_resume_of_a_completed_run_changes_nothing(cli, tmp_path):
     assert again.returncode == 0
     assert "already completed" in again.stdout
     assert (run_dir / "metrics.jsonl").read_text() == before
+
+
+@pytest.mark.parametrize("experiment", ["adam_logreg", "adam_mlp"])
+def test_the_adam_paper_comparisons_run_as_sweeps(cli, data_root, tmp_path, experiment):
+    sweep_dir = tmp_path / "sweep"
+    result = cli(
+        tmp_path / "unused",
+        "-m",
+        f"experiment={experiment}",  # it sweeps the optimizers: the command line names none
+        f"hydra.sweep.dir={sweep_dir}",
+        *SMALL_DATA,
+        f"data.root={data_root}",
+        "logger=none",
+        "device=cpu",
+        "trainer.max_steps=5",
+        "model.hidden_sizes=[32,32]" if experiment == "adam_mlp" else "seed=0",
+        small=False,
+    )
+    assert result.returncode == 0, result.stderr
+    summaries = [json.loads(path.read_text()) for path in sorted(sweep_dir.glob("*/summary.json"))]
+    expected = {"adam_logreg": 3, "adam_mlp": 4}[experiment]
+    assert len(summaries) == expected
+    assert all(
+        s["status"] == "completed" and s["objective"]["metric"] == "train/loss" for s in summaries
+    )
+    configs = [(sweep_dir / str(i) / ".hydra/config.yaml").read_text() for i in range(expected)]
+    assert (
+        len({c.split("optim:")[1].split("device:")[0] for c in configs}) == expected
+    )  # one optimizer each

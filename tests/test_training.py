@@ -59,6 +59,15 @@ def test_a_crash_is_recorded_as_failed_and_resume_matches_an_uninterrupted_run(
     assert without_timings(read_metrics(crashed / "metrics.jsonl")) == without_timings(
         read_metrics(tmp_path / "whole/metrics.jsonl")
     )
+    # The paper's Adam (optim=adam) resumes its moments and step counts exactly.
+    whole_state = torch.load(tmp_path / "whole/checkpoints/last.pt", weights_only=True)
+    resumed_state = torch.load(crashed / "checkpoints/last.pt", weights_only=True)
+    for name, weights in whole_state["experiment"].items():
+        assert torch.equal(weights, resumed_state["experiment"][name]), name
+    assert (
+        whole_state["optimizers"]["model"]["state"][0]["step"]
+        == resumed_state["optimizers"]["model"]["state"][0]["step"]
+    )
 
 
 def test_resume_continues_a_run_stopped_mid_epoch_to_a_longer_schedule(make_config, tmp_path):

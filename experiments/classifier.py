@@ -1,0 +1,48 @@
+"""What every image classifier here shares: cross-entropy training and accuracy.
+
+Subclasses define ``forward(images) -> logits``; the STN paper's models and the Adam paper's
+§6 models all train and evaluate this way.
+"""
+
+from collections.abc import Iterable
+
+import torch.nn.functional as F
+from torch import Tensor
+from torch.optim import Optimizer
+
+from experiments.base import Batch, Experiment, mean_over_batches
+
+
+class Classifier(Experiment):
+    """An experiment that maps images to class logits and is trained by cross-entropy."""
+
+    def training_step(self, batch: Batch, optimizers: dict[str, Optimizer]) -> dict[str, Tensor]:
+        images, labels = batch
+        optimizer = optimizers["model"]
+        logits = self(images)
+        loss = F.cross_entropy(logits, labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        accuracy = (logits.argmax(dim=1) == labels).float().mean()
+        return {"loss": loss.detach(), "acc": accuracy.detach()}
+
+    def evaluate(self, batches: Iterable[Batch]) -> dict[str, float]:
+        """Mean cross-entropy and accuracy over every sample of the split."""
+
+        def measure(batch: Batch) -> dict[str, Tensor]:
+            images, labels = batch
+            logits = self(images)
+            return {
+                "loss": F.cross_entropy(logits, labels, reduction="sum"),
+                "acc": (logits.argmax(dim=1) == labels).sum(),
+            }
+
+        return mean_over_batches(batches, measure)
+
+
+def check_positive(**sizes: int) -> None:
+    """Raise ``ValueError`` naming the first model setting that is not a positive integer."""
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"model.{name} must be a positive integer, got {value!r}")
