@@ -1,0 +1,40 @@
+"""The CUDA path: skipped on machines without a GPU."""
+
+import json
+
+import pytest
+import torch
+
+from experiments.adam import Adam
+from runner.train import run
+
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+]
+
+
+def test_a_run_trains_on_the_gpu(make_config, tmp_path):
+    run(make_config("device=cuda", "trainer.max_steps=20"), tmp_path)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["device"].startswith("cuda")
+    checkpoint = torch.load(tmp_path / "checkpoints/last.pt", weights_only=True)
+    assert "cuda" in checkpoint["rng"]
+
+
+@pytest.mark.parametrize("foreach", [True, False])
+def test_adam_on_the_gpu_matches_torch(foreach):
+    generator = torch.Generator(device="cuda").manual_seed(0)
+    ours = [torch.randn(64, 32, device="cuda", generator=generator) for _ in range(3)]
+    theirs = [p.clone() for p in ours]
+    for p in ours + theirs:
+        p.requires_grad_(True)
+    optimizers = (Adam(ours, foreach=foreach), torch.optim.Adam(theirs, foreach=True))
+    for _ in range(50):
+        grads = [torch.randn(64, 32, device="cuda", generator=generator) for _ in range(3)]
+        for params, optimizer in zip((ours, theirs), optimizers, strict=True):
+            for p, g in zip(params, grads, strict=True):
+                p.grad = g.clone()
+            optimizer.step()
+    for a, b in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
