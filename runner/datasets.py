@@ -70,10 +70,14 @@ def torchvision_images(name: str, root: str, download: bool) -> tuple[ImageSet, 
             dataset = dataset_class(root, train=train, download=download)
         except (RuntimeError, OSError) as error:
             where = Path(root) / name / "raw"
-            hint = "" if download else " (data.dataset.download=false)"
+            reason = (
+                "data.dataset.download=false"
+                if not download
+                else str(error).splitlines()[0].rstrip(":")
+            )
             raise ConfigError(
-                f"data: {name} not found in {where}{hint} and could not be downloaded ({error}); "
-                f"put the four IDX files (train-images-idx3-ubyte, ...) there, or use data=digits"
+                f"data: {name} not found in {where} ({reason}); put the four IDX files "
+                f"(train-images-idx3-ubyte, ...) there, or use data=digits"
             ) from None
         splits.append(ImageSet(dataset.data.unsqueeze(1).contiguous(), dataset.targets.long()))
     return splits[0], splits[1]

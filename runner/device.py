@@ -20,3 +20,14 @@ def resolve_device(device_type: str) -> torch.device:
     if device_type == "auto":
         device_type = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(device_type)
+
+
+def set_determinism(deterministic: bool) -> None:
+    """Choose reproducible convolution kernels (cuDNN's and oneDNN's deterministic modes).
+
+    With them, two runs with the same seed on the same machine log the same numbers; without
+    them, cuDNN may pick faster kernels whose floating-point sums vary from run to run.
+    """
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = not deterministic
+    torch.backends.mkldnn.deterministic = deterministic

@@ -53,3 +53,9 @@ class RunLog:
             "metrics_bytes": self.metrics.size(),
             "wandb_run_id": None if self.wandb is None else self.wandb.id,
         }
+
+    def close(self, failed: bool) -> None:
+        """Close the metrics file and finish the W&B run (marked failed when the run raised)."""
+        self.metrics.close()
+        if self.wandb is not None:
+            self.wandb.finish(failed=failed)

@@ -71,6 +71,7 @@ def validate(cfg: DictConfig) -> None:
     require_int(cfg, "data.eval_batch_size", minimum=1)
     require_int(cfg, "data.val_size", minimum=1)
     require_choice(cfg, "device.type", DEVICE_TYPES)
+    require_bool(cfg, "device.deterministic")
     require_choice(cfg, "logger.mode", LOGGER_MODES)
     require_positive_number(cfg, "optim.lr")
     try:

@@ -8,6 +8,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import hydra
 import torch
@@ -17,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from runner.build import build, build_loaders, build_optimizer_factory
 from runner.checkpoint import Checkpointer, Position
 from runner.console import console, show_config, summary_table
-from runner.device import resolve_device
+from runner.device import resolve_device, set_determinism
 from runner.errors import CONFIG_ERROR_EXIT_CODE, ConfigError
 from runner.files import read_json
 from runner.loop import Objective, Schedule, evaluate, fit
@@ -38,35 +39,30 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
     """
     started = time.perf_counter()
     validate(cfg)
-    config = OmegaConf.to_container(cfg, resolve=True)
-    summary_path = run_dir / "summary.json"
-    checkpoint_dir = run_dir / "checkpoints"
-    if not cfg.resume and (checkpoint_dir / "last.pt").exists():
+    config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
+    checkpoints_dir = run_dir / "checkpoints"
+    if not cfg.resume and (checkpoints_dir / "last.pt").exists():
         raise ConfigError(
             f"{run_dir} already holds a run; pass resume=true to continue it, or choose another hydra.run.dir"
         )
 
     device = resolve_device(cfg.device.type)
+    set_determinism(cfg.device.deterministic)
     torch.manual_seed(cfg.seed)
     loaders = build_loaders(cfg.data, cfg.seed, device)
-    schedule = Schedule(
-        cfg.trainer.epochs, cfg.trainer.max_steps, cfg.trainer.eval_every, cfg.trainer.log_every
-    )
-    previous = read_json(summary_path)
-    if (
-        cfg.resume
-        and previous.get("status") == "completed"
-        and previous["steps"] == schedule.total_steps(len(loaders.train))
-    ):
+    schedule = Schedule(**cfg.trainer)
+    previous = read_json(run_dir / "summary.json")
+    finished = previous.get("status") == "completed"
+    if cfg.resume and finished and previous["steps"] == schedule.total_steps(len(loaders.train)):
         console.print(f"{run_dir} already completed; nothing to resume")
         return previous["objective"]["value"]
+
     experiment = build(cfg.model, "model").to(device)
     optimizers = experiment.configure_optimizers(build_optimizer_factory(cfg.optim))
-    checkpoints = Checkpointer(checkpoint_dir, experiment, optimizers)
-    position, best, resumed = Position(), None, {}
+    checkpoints = Checkpointer(checkpoints_dir, experiment, optimizers)
+    position, resumed = Position(), {"best": None}
     if cfg.resume and checkpoints.last.exists():
         position, resumed = checkpoints.restore()
-        best = resumed["best"]
         console.print(f"resuming from {checkpoints.last} at step {position.step}")
 
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -75,66 +71,59 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
     wandb = start_wandb(config["logger"], config, run_dir, resumed.get("wandb_run_id"))
     log = RunLog(run_dir, metrics, wandb)
     objective = Objective(cfg.objective.metric, cfg.objective.mode)
-    summary = {"run_dir": str(run_dir), "device": str(device), "seed": cfg.seed}
+    ending = {"run_dir": str(run_dir), "device": str(device), "seed": cfg.seed}
     try:
         fit(
-            experiment,
-            optimizers,
-            loaders,
-            schedule,
-            objective,
-            log,
-            checkpoints,
-            position,
-            best,
-            config,
-            cfg.seed,
-        )
-        log.log(
-            evaluate(experiment, loaders.test, "test", cfg.seed),
-            step=position.step,
-            epoch=position.epoch,
-        )
-        final = log.final_metrics()
-        if objective.metric not in final:
-            raise ConfigError(
-                f"objective.metric {objective.metric!r} was not measured; measured: {', '.join(sorted(final))}"
-            )
-        wall_time = time.perf_counter() - started
-        value = final[objective.metric]
-        write_summary(
-            summary_path,
-            status="completed",
-            **summary,
-            objective={"metric": objective.metric, "mode": objective.mode, "value": value},
-            metrics=final,
-            steps=position.step,
-            wall_time_s=wall_time,
-        )
-        if wandb is not None:
-            wandb.set_summary({"objective": value, "wall_time_s": wall_time})
-        console.print(summary_table(final, objective.metric, wall_time))
+            experiment, optimizers, loaders, schedule, objective, log, checkpoints,
+            position=position, best=resumed["best"], config=config, seed=cfg.seed,
+        )  # fmt: skip
+        test_metrics = evaluate(experiment, loaders.test, "test", cfg.seed)
+        log.log(test_metrics, step=position.step, epoch=position.epoch)
+        value = objective_value(log.final_metrics(), objective)
     except BaseException as error:
         status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
-        write_summary(
-            summary_path,
-            status=status,
-            **summary,
-            error=f"{type(error).__name__}: {error}",
-            metrics=log.final_metrics(),
-            steps=position.step,
-            wall_time_s=time.perf_counter() - started,
-        )
-        if wandb is not None:
-            wandb.finish(failed=True)
-        metrics.close()
+        ending["error"] = f"{type(error).__name__}: {error}"
+        close(log, run_dir, status, ending, position, started)
         raise
-    if wandb is not None:
-        if wandb.offline:
-            console.print(f"W&B run saved offline; upload it with: wandb sync {wandb.directory}")
-        wandb.finish(failed=False)
-    metrics.close()
+    ending["objective"] = {"metric": objective.metric, "mode": objective.mode, "value": value}
+    close(log, run_dir, "completed", ending, position, started)
     return value
+
+
+def objective_value(metrics: dict[str, float], objective: Objective) -> float:
+    if objective.metric not in metrics:
+        measured = ", ".join(sorted(metrics))
+        raise ConfigError(
+            f"objective.metric {objective.metric!r} was not measured; measured: {measured}"
+        )
+    return metrics[objective.metric]
+
+
+def close(
+    log: RunLog,
+    run_dir: Path,
+    status: str,
+    ending: dict[str, Any],
+    position: Position,
+    started: float,
+) -> None:
+    """Write ``summary.json``, show the summary, and close the metrics file and the W&B run."""
+    wall_time = time.perf_counter() - started
+    final = log.final_metrics()
+    write_summary(
+        run_dir / "summary.json", status=status, **ending,
+        metrics=final, steps=position.step, wall_time_s=wall_time,
+    )  # fmt: skip
+    if status == "completed":
+        objective = ending["objective"]
+        console.print(summary_table(final, objective["metric"], wall_time))
+        if log.wandb is not None:
+            log.wandb.set_summary({"objective": objective["value"], "wall_time_s": wall_time})
+            if log.wandb.offline:
+                console.print(
+                    f"W&B run saved offline; upload it with: wandb sync {log.wandb.directory}"
+                )
+    log.close(failed=status != "completed")
 
 
 def remove_if_only_hydra_files(run_dir: Path) -> None:

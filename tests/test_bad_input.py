@@ -50,6 +50,7 @@ def test_a_typo_in_a_sweep_stops_it_before_any_job_runs(cli, tmp_path):
         (["optim.lr=fast"], ("optim.lr", "> 0")),
         (["seed=-1"], ("seed", ">= 0")),
         (["resume=maybe"], ("resume", "true or false")),
+        (["device.deterministic=1"], ("device.deterministic", "true or false")),
         (["logger.mode=sometimes"], ("logger.mode", "auto, online, offline, disabled")),
         (["objective.mode=up"], ("objective.mode", "max, min")),
         (["objective.metric=accuracy"], ("objective.metric", "val/acc")),

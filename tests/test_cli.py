@@ -29,6 +29,7 @@ def test_cfg_job_prints_the_whole_config():
     assert result.returncode == 0
     for text in (
         "seed: 0",
+        "deterministic: true",
         "resume: false",
         "epochs: 3",
         "max_steps: null",
