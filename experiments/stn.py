@@ -36,8 +36,10 @@ class SpatialTransformer(nn.Module):
         self.regressor = nn.Sequential(nn.Linear(features, 32), nn.ReLU(), nn.Linear(32, 6))
         # Start at the identity transform, as in the paper: the classifier first sees the
         # images as they are, and the transformer moves away from them only when that helps.
-        self.regressor[2].weight.data.zero_()
-        self.regressor[2].bias.data.copy_(torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]))
+        last = self.regressor[-1]
+        with torch.no_grad():
+            last.weight.zero_()
+            last.bias.copy_(torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]))
 
     def theta(self, x: Tensor) -> Tensor:
         """The affine transform for each image, shape [B, 2, 3]."""
