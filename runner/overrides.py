@@ -53,8 +53,8 @@ def problem_with(arguments: list[str], conf_dir: Path) -> str | None:
     try:
         with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
             config = compose("config", overrides=group_choices)
-    except HydraException:
-        return None  # a config that does not compose: Hydra's own message says why
+    except Exception:  # any config that does not compose: Hydra's own message will say why
+        return None
     for override in overrides:
         key = override.key_or_group
         if override.is_add() or override.is_force_add() or override.is_delete():
