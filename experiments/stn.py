@@ -109,8 +109,7 @@ class STNClassifier(Classifier):
         images = batch[0][:32]
         with torch.no_grad():
             transformed = self.transform(images)
-        rows = int(len(images) ** 0.5) or 1
-        before = make_grid(images, nrow=rows, padding=2, pad_value=0.5)
-        after = make_grid(transformed.clamp(0, 1), nrow=rows, padding=2, pad_value=0.5)
+        before = make_grid(images, nrow=8, padding=2, pad_value=0.5)
+        after = make_grid(transformed.clamp(0, 1), nrow=8, padding=2, pad_value=0.5)
         gap = torch.full((before.shape[0], before.shape[1], 8), 1.0)
         return {"stn": torch.cat([before.cpu(), gap, after.cpu()], dim=2)}

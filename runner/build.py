@@ -9,7 +9,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch.optim import Optimizer
 
-from runner.data import TensorLoader, make_splits
+from runner.data import ImageSet, TensorLoader, make_splits
 from runner.errors import ConfigError
 from runner.loop import Loaders
 
@@ -57,9 +57,26 @@ def build_optimizer_factory(node: DictConfig) -> Callable[[Iterable[Any]], Optim
 def build_loaders(data: DictConfig, seed: int, device: torch.device) -> Loaders:
     """The dataset of ``data.dataset``, split and batched as ``data`` says, on ``device``."""
     train, test = build(data.dataset, "data")
+    check_shape(train, data)
     splits = make_splits(train, test, data.val_size, device)
     return Loaders(
         train=TensorLoader(splits.train, data.batch_size, shuffle=True, seed=seed, drop_last=True),
         val=TensorLoader(splits.val, data.eval_batch_size, shuffle=False),
         test=TensorLoader(splits.test, data.eval_batch_size, shuffle=False),
     )
+
+
+def check_shape(images: ImageSet, data: DictConfig) -> None:
+    """The ``data`` keys that describe the images (models read them) must match the images."""
+    _, channels, height, width = images.images.shape
+    classes = int(images.labels.max()) + 1
+    for key, stated, actual in (
+        ("data.channels", data.channels, channels),
+        ("data.image_size", data.image_size, height if height == width else f"{height}x{width}"),
+        ("data.num_classes", data.num_classes, classes),
+    ):
+        if stated != actual:
+            raise ConfigError(
+                f"{key} is {stated!r} but the dataset has {actual}; "
+                "this key describes the dataset, so change it only together with data=..."
+            )

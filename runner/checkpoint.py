@@ -60,19 +60,24 @@ def save_checkpoint(
     save_atomically(checkpoint, path)
 
 
-def load_checkpoint(
-    path: Path, experiment: nn.Module, optimizers: dict[str, Optimizer]
+def restore_checkpoint(
+    checkpoint: dict[str, Any], experiment: nn.Module, optimizers: dict[str, Optimizer]
 ) -> tuple[Position, dict[str, Any]]:
     """Restore weights, optimizer states and generators; return the position and the rest."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    if checkpoint.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a checkpoint of this version of runner")
+    checkpoint = dict(checkpoint)
     experiment.load_state_dict(checkpoint.pop("experiment"))
     for name, state in checkpoint.pop("optimizers").items():
         optimizers[name].load_state_dict(state)
     restore_rng_state(checkpoint.pop("rng"))
     position = Position(**checkpoint.pop("position"))
     return position, checkpoint
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    if checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a checkpoint of this version of runner")
+    return checkpoint
 
 
 class Checkpointer:
@@ -103,5 +108,6 @@ class Checkpointer:
         }
         save_atomically(best, self.best)
 
-    def restore(self) -> tuple[Position, dict[str, Any]]:
-        return load_checkpoint(self.last, self.experiment, self.optimizers)
+    def restore(self, checkpoint: dict[str, Any]) -> tuple[Position, dict[str, Any]]:
+        """Load a checkpoint read by :func:`read_checkpoint` into the experiment and optimizers."""
+        return restore_checkpoint(checkpoint, self.experiment, self.optimizers)

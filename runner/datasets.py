@@ -25,12 +25,13 @@ def digits(root: str, seed: int, train_size: int, test_size: int) -> tuple[Image
     The test set is drawn from a different seed than the training set, so no test image is
     a copy of a training image.
     """
-    for name, size in (
-        ("data.dataset.train_size", train_size),
-        ("data.dataset.test_size", test_size),
+    for name, value, minimum in (
+        ("seed", seed, 0),
+        ("train_size", train_size, 1),
+        ("test_size", test_size, 1),
     ):
-        if size < 1:
-            raise ConfigError(f"{name} must be a positive integer; got {size}")
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ConfigError(f"data.dataset.{name} must be an integer >= {minimum}; got {value!r}")
     cache = (
         Path(root) / "digits" / f"digits-v{DIGITS_FORMAT}-seed{seed}-{train_size}-{test_size}.pt"
     )
@@ -45,7 +46,12 @@ def digits(root: str, seed: int, train_size: int, test_size: int) -> tuple[Image
             "test_images": test_images.unsqueeze(1),
             "test_labels": test_labels,
         }
-        save_atomically(tensors, cache)
+        try:
+            save_atomically(tensors, cache)
+        except OSError as error:
+            raise ConfigError(
+                f"data.root: cannot write the dataset cache {cache} ({error.strerror})"
+            ) from None
     return (
         ImageSet(tensors["train_images"], tensors["train_labels"]),
         ImageSet(tensors["test_images"], tensors["test_labels"]),

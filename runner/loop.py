@@ -14,7 +14,6 @@ from experiments.base import Experiment
 from runner.checkpoint import Checkpointer, Position
 from runner.console import console, format_value, training_progress
 from runner.data import TensorLoader
-from runner.errors import ConfigError
 from runner.metrics import RunningMeans
 from runner.run_log import RunLog
 
@@ -91,28 +90,41 @@ def fit(
     checkpoints: Checkpointer,
     position: Position,
     best: float | None,
+    epoch_means: RunningMeans,
     config: dict[str, Any],
     seed: int,
 ) -> None:
     """Train from ``position`` until the schedule's last step, checkpointing every epoch.
 
-    Training metrics are averaged over ``log_every`` steps and flushed at every epoch end and
-    before every checkpoint, so a resumed run logs exactly what an uninterrupted one would.
+    Training metrics are logged as means over ``log_every`` steps (and over the rest of the
+    epoch at its end), and as whole-epoch means (``train/epoch_<name>``) at each epoch end.
+    Windows are flushed before every checkpoint, and the epoch's running sums are saved in
+    it, so a resumed run logs exactly what an uninterrupted one would.
     """
     total_steps = schedule.total_steps(len(loaders.train))
     batches_per_epoch = len(loaders.train)
     figure_batch = next(iter(loaders.val))
-    means = RunningMeans()
+    window = RunningMeans()
     window_start, window_samples = time.perf_counter(), 0
 
-    def log_training() -> None:
+    def log_training(end_of_epoch: bool) -> None:
         nonlocal window_start, window_samples
-        speed = window_samples / (time.perf_counter() - window_start)
-        values = {f"train/{name}": value for name, value in means.pop().items()}
-        log.log({**values, "perf/samples_per_s": speed}, step=position.step, epoch=position.epoch)
-        progress.update(
-            bar, loss=format_value(values.get("train/loss", math.nan)), speed=f"{speed:,.0f}"
-        )
+        values = {f"train/{name}": value for name, value in window.pop().items()}
+        if end_of_epoch:
+            values |= {f"train/epoch_{name}": value for name, value in epoch_means.pop().items()}
+        record = dict(values)
+        if window_samples:
+            speed = window_samples / (time.perf_counter() - window_start)
+            record["perf/samples_per_s"] = speed
+            progress.update(bar, speed=f"{speed:,.0f}")
+        log.log(record, step=position.step, epoch=position.epoch)
+        diverged = [name for name, value in values.items() if not math.isfinite(value)]
+        if diverged:
+            name = diverged[0]
+            raise FloatingPointError(
+                f"training diverged: {name} is {values[name]} at step {position.step}"
+            )
+        progress.update(bar, loss=format_value(values.get("train/loss", math.nan)))
         window_start, window_samples = time.perf_counter(), 0
 
     def validate() -> None:
@@ -123,11 +135,7 @@ def fit(
             log.save_figures(experiment.figures(figure_batch), step=position.step)
         shown = "  ".join(f"{name} {format_value(value)}" for name, value in metrics.items())
         console.print(f"epoch {position.epoch}  step {position.step}  {shown}")
-        if objective.metric.startswith("val/") and objective.metric not in metrics:
-            raise ConfigError(
-                f"objective.metric {objective.metric!r} is not measured; val metrics are: {', '.join(metrics)}"
-            )
-        value = metrics.get(objective.metric)
+        value = log.latest.get(objective.metric)  # a val/ metric, or the latest train/ one
         if value is not None and objective.improves(value, best):
             best = value
             checkpoints.save_best(position, objective.metric, value, config)
@@ -139,24 +147,33 @@ def fit(
         )
         while position.step < total_steps:
             for batch in loaders.train.batches(position.epoch, start=position.batch):
-                means.add(experiment.training_step(batch, optimizers))
+                metrics = experiment.training_step(batch, optimizers)
+                window.add(metrics)
+                epoch_means.add(metrics)
                 position.step += 1
                 position.batch += 1
                 window_samples += len(batch[1])
                 progress.advance(bar)
                 if position.step % schedule.log_every == 0:
-                    log_training()
+                    log_training(end_of_epoch=False)
                 if position.step == total_steps:
                     break
-            if position.batch == batches_per_epoch:
+            epoch_ended = position.batch == batches_per_epoch
+            if epoch_ended:
                 position.epoch += 1
                 position.batch = 0
-            if len(means):
-                log_training()
-            epoch_ended = position.batch == 0
+            if len(window) or epoch_ended:
+                log_training(end_of_epoch=epoch_ended)
             if (
                 epoch_ended and position.epoch % schedule.eval_every == 0
             ) or position.step == total_steps:
                 validate()
-            checkpoints.save_last(position, best=best, **log.checkpoint_state())
+            checkpoints.save_last(
+                position,
+                config=config,
+                best=best,
+                epoch_means=epoch_means.state(),
+                **log.checkpoint_state(),
+            )
+            window_start, window_samples = time.perf_counter(), 0  # time training alone
     console.print()

@@ -1,11 +1,12 @@
 """Metrics: averaged on the device while training, written to ``metrics.jsonl`` as logged."""
 
 import json
-import math
 from pathlib import Path
 from typing import IO
 
 from torch import Tensor
+
+from runner.files import finite_or_string
 
 
 class RunningMeans:
@@ -23,6 +24,13 @@ class RunningMeans:
 
     def __len__(self) -> int:
         return self._count
+
+    def state(self) -> dict[str, object]:
+        """The sums and count, for a checkpoint: a resumed run continues the same means."""
+        return {"sums": dict(self._sums), "count": self._count}
+
+    def load_state(self, state: dict) -> None:
+        self._sums, self._count = dict(state["sums"]), state["count"]
 
     def pop(self) -> dict[str, float]:
         """The means since the last pop (one device read), and start again."""
@@ -51,8 +59,7 @@ class MetricsFile:
         self._file: IO[str] = path.open("a", encoding="utf-8")
 
     def write(self, record: dict[str, float | int | str]) -> None:
-        clean = {key: _json_number(value) for key, value in record.items()}
-        self._file.write(json.dumps(clean) + "\n")
+        self._file.write(json.dumps(finite_or_string(record), allow_nan=False) + "\n")
         self._file.flush()
 
     def size(self) -> int:
@@ -61,12 +68,6 @@ class MetricsFile:
 
     def close(self) -> None:
         self._file.close()
-
-
-def _json_number(value: float | int | str) -> float | int | str:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
 
 
 def read_metrics(path: Path) -> list[dict]:

@@ -1,5 +1,6 @@
 """Everything a run records as it goes: metrics, figures, and their W&B mirror."""
 
+import time
 from pathlib import Path
 
 from torch import Tensor
@@ -16,7 +17,15 @@ class RunLog:
     are the only values that differ between two runs with the same seed.
     """
 
-    def __init__(self, run_dir: Path, metrics: MetricsFile, wandb: WandbRun | None) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        metrics: MetricsFile,
+        wandb: WandbRun | None,
+        elapsed_before: float = 0.0,
+    ) -> None:
+        """``elapsed_before``: the wall time of the run's earlier sessions, when it is resumed."""
+        self._started = time.perf_counter() - elapsed_before
         self.figures_dir = run_dir / "figures"
         self.metrics = metrics
         self.wandb = wandb
@@ -52,7 +61,12 @@ class RunLog:
         return {
             "metrics_bytes": self.metrics.size(),
             "wandb_run_id": None if self.wandb is None else self.wandb.id,
+            "wall_time_s": self.wall_time(),
         }
+
+    def wall_time(self) -> float:
+        """Seconds the run has taken, over all of its sessions."""
+        return time.perf_counter() - self._started
 
     def close(self, failed: bool) -> None:
         """Close the metrics file and finish the W&B run (marked failed when the run raised)."""

@@ -6,7 +6,6 @@ for Python callers that already hold a composed config.
 
 import shutil
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,21 +14,24 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from experiments.base import Experiment
 from runner.build import build, build_loaders, build_optimizer_factory
-from runner.checkpoint import Checkpointer, Position
+from runner.checkpoint import Checkpointer, Position, read_checkpoint
 from runner.console import console, show_config, summary_table
 from runner.device import resolve_device, set_determinism
 from runner.errors import CONFIG_ERROR_EXIT_CODE, ConfigError
 from runner.files import read_json
-from runner.loop import Objective, Schedule, evaluate, fit
-from runner.metrics import MetricsFile
+from runner.loop import Loaders, Objective, Schedule, evaluate, fit
+from runner.metrics import MetricsFile, RunningMeans
 from runner.overrides import problem_with
+from runner.resume import check_resumable
 from runner.run_log import RunLog
 from runner.settings import validate
 from runner.summary import write_summary
 from runner.wandb_run import start_wandb
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+INTERRUPTED_EXIT_CODE = 130  # as a shell reports a command stopped by Ctrl-C
 
 
 def run(cfg: DictConfig, run_dir: Path) -> float:
@@ -37,7 +39,6 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
 
     Raises :class:`ConfigError` for unusable settings before anything is written.
     """
-    started = time.perf_counter()
     validate(cfg)
     config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
     checkpoints_dir = run_dir / "checkpoints"
@@ -50,32 +51,43 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
     set_determinism(cfg.device.deterministic)
     torch.manual_seed(cfg.seed)
     loaders = build_loaders(cfg.data, cfg.seed, device)
-    schedule = Schedule(**cfg.trainer)
-    previous = read_json(run_dir / "summary.json")
-    finished = previous.get("status") == "completed"
-    if cfg.resume and finished and previous["steps"] == schedule.total_steps(len(loaders.train)):
-        console.print(f"{run_dir} already completed; nothing to resume")
-        return previous["objective"]["value"]
+    schedule = Schedule(
+        cfg.trainer.epochs, cfg.trainer.max_steps, cfg.trainer.eval_every, cfg.trainer.log_every
+    )
+    total_steps = schedule.total_steps(len(loaders.train))
+    checkpoint: dict[str, Any] = {}
+    if cfg.resume and (checkpoints_dir / "last.pt").exists():
+        checkpoint = read_checkpoint(checkpoints_dir / "last.pt")
+        check_resumable(checkpoint, config, total_steps)
+        previous = read_json(run_dir / "summary.json")
+        if previous.get("status") == "completed" and previous["steps"] == total_steps:
+            console.print(f"{run_dir} already completed; nothing to resume")
+            return previous["objective"]["value"]
+    elif cfg.resume:
+        console.print(f"resume=true: no checkpoint in {checkpoints_dir}; starting a new run")
 
     experiment = build(cfg.model, "model").to(device)
     optimizers = experiment.configure_optimizers(build_optimizer_factory(cfg.optim))
+    objective = Objective(cfg.objective.metric, cfg.objective.mode)
+    check_objective_is_measured(experiment, loaders, objective, cfg.seed)
     checkpoints = Checkpointer(checkpoints_dir, experiment, optimizers)
-    position, resumed = Position(), {"best": None}
-    if cfg.resume and checkpoints.last.exists():
-        position, resumed = checkpoints.restore()
+    position, resumed, epoch_means = Position(), {"best": None}, RunningMeans()
+    if checkpoint:
+        position, resumed = checkpoints.restore(checkpoint)
+        epoch_means.load_state(resumed["epoch_means"])
         console.print(f"resuming from {checkpoints.last} at step {position.step}")
 
     run_dir.mkdir(parents=True, exist_ok=True)
     show_config(config, run_dir / "config_tree.txt")
     metrics = MetricsFile(run_dir / "metrics.jsonl", keep_bytes=resumed.get("metrics_bytes", 0))
     wandb = start_wandb(config["logger"], config, run_dir, resumed.get("wandb_run_id"))
-    log = RunLog(run_dir, metrics, wandb)
-    objective = Objective(cfg.objective.metric, cfg.objective.mode)
+    log = RunLog(run_dir, metrics, wandb, elapsed_before=resumed.get("wall_time_s", 0.0))
     ending = {"run_dir": str(run_dir), "device": str(device), "seed": cfg.seed}
     try:
         fit(
             experiment, optimizers, loaders, schedule, objective, log, checkpoints,
-            position=position, best=resumed["best"], config=config, seed=cfg.seed,
+            position=position, best=resumed["best"], epoch_means=epoch_means, config=config,
+            seed=cfg.seed,
         )  # fmt: skip
         test_metrics = evaluate(experiment, loaders.test, "test", cfg.seed)
         log.log(test_metrics, step=position.step, epoch=position.epoch)
@@ -83,11 +95,26 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
     except BaseException as error:
         status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
         ending["error"] = f"{type(error).__name__}: {error}"
-        close(log, run_dir, status, ending, position, started)
+        close(log, run_dir, status, ending, position)
         raise
     ending["objective"] = {"metric": objective.metric, "mode": objective.mode, "value": value}
-    close(log, run_dir, "completed", ending, position, started)
+    close(log, run_dir, "completed", ending, position)
     return value
+
+
+def check_objective_is_measured(
+    experiment: Experiment, loaders: Loaders, objective: Objective, seed: int
+) -> None:
+    """Evaluate one validation batch to learn the metric names, so a typo fails before training."""
+    split, _, name = objective.metric.partition("/")
+    if split == "train":
+        return  # training metrics are named by the first training step; checked at the end
+    measured = evaluate(experiment, [next(iter(loaders.val))], split, seed)
+    if objective.metric not in measured:
+        raise ConfigError(
+            f"objective.metric {objective.metric!r} is not measured by this model; "
+            f"it measures {', '.join(measured)} (and train/ metrics)"
+        )
 
 
 def objective_value(metrics: dict[str, float], objective: Objective) -> float:
@@ -100,15 +127,10 @@ def objective_value(metrics: dict[str, float], objective: Objective) -> float:
 
 
 def close(
-    log: RunLog,
-    run_dir: Path,
-    status: str,
-    ending: dict[str, Any],
-    position: Position,
-    started: float,
+    log: RunLog, run_dir: Path, status: str, ending: dict[str, Any], position: Position
 ) -> None:
     """Write ``summary.json``, show the summary, and close the metrics file and the W&B run."""
-    wall_time = time.perf_counter() - started
+    wall_time = log.wall_time()
     final = log.final_metrics()
     write_summary(
         run_dir / "summary.json", status=status, **ending,
@@ -144,6 +166,15 @@ def _hydra_job(cfg: DictConfig) -> float:
         print(f"error: {error}", file=sys.stderr)
         remove_if_only_hydra_files(run_dir)
         sys.exit(CONFIG_ERROR_EXIT_CODE)
+    except KeyboardInterrupt:
+        overrides = " ".join(
+            o for o in HydraConfig.get().overrides.task if not o.startswith("resume=")
+        )
+        print(
+            f"\ninterrupted; continue with: python -m runner {overrides} resume=true hydra.run.dir={run_dir}",
+            file=sys.stderr,
+        )
+        sys.exit(INTERRUPTED_EXIT_CODE)
 
 
 def main() -> None:

@@ -19,14 +19,20 @@ LOGGER_MODES = ("auto", "online", "offline", "disabled")
 ONLINE_INIT_TIMEOUT_S = 30.0
 
 
+def wandb_host() -> str:
+    """The W&B server's host name: ``WANDB_BASE_URL``, else the installed client's default."""
+    import wandb
+
+    return urlparse(os.environ.get("WANDB_BASE_URL") or wandb.Settings().base_url).hostname or ""
+
+
 def api_key_configured() -> bool:
-    """True when W&B has credentials: ``WANDB_API_KEY`` or a netrc entry for its host."""
+    """True when W&B has credentials: ``WANDB_API_KEY``, or the netrc entry ``wandb login`` writes."""
     if os.environ.get("WANDB_API_KEY"):
         return True
-    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname
     try:
         path = os.environ.get("NETRC") or Path.home() / ".netrc"
-        return netrc.netrc(path).authenticators(host or "") is not None
+        return netrc.netrc(path).authenticators(wandb_host()) is not None
     except (OSError, netrc.NetrcParseError):
         return False
 

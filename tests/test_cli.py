@@ -1,12 +1,16 @@
 """The command line end to end: what a user types, what lands in the run directory."""
 
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
 
 from runner.metrics import read_metrics
-from tests.conftest import SMALL_DATA, run_cli
+from tests.conftest import REPO, SMALL, SMALL_DATA, run_cli
 from tests.wandb_records import read_offline_run
 
 
@@ -123,7 +127,7 @@ def test_the_adam_paper_comparisons_run_as_sweeps(cli, data_root, tmp_path, expe
         f"data.root={data_root}",
         "logger=none",
         "device=cpu",
-        "trainer.max_steps=5",
+        "trainer.epochs=1",
         "model.hidden_sizes=[32,32]" if experiment == "adam_mlp" else "seed=0",
         small=False,
     )
@@ -132,9 +136,29 @@ def test_the_adam_paper_comparisons_run_as_sweeps(cli, data_root, tmp_path, expe
     expected = {"adam_logreg": 3, "adam_mlp": 4}[experiment]
     assert len(summaries) == expected
     assert all(
-        s["status"] == "completed" and s["objective"]["metric"] == "train/loss" for s in summaries
+        s["status"] == "completed" and s["objective"]["metric"] == "train/epoch_loss"
+        for s in summaries
     )
     configs = [(sweep_dir / str(i) / ".hydra/config.yaml").read_text() for i in range(expected)]
     assert (
         len({c.split("optim:")[1].split("device:")[0] for c in configs}) == expected
     )  # one optimizer each
+
+
+def test_ctrl_c_records_the_run_as_interrupted_and_says_how_to_continue(cli, data_root, tmp_path):
+    run_dir = tmp_path / "run"
+    arguments = [*SMALL, f"data.root={data_root}", "trainer.epochs=50", f"hydra.run.dir={run_dir}"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runner", *arguments],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (run_dir / "checkpoints/last.pt").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "Traceback" not in stderr
+    assert "interrupted; continue with: python -m runner" in stderr
+    assert f"resume=true hydra.run.dir={run_dir}" in stderr
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "interrupted"

@@ -8,7 +8,7 @@ from runner.build import build, build_loaders, build_optimizer_factory
 from runner.device import resolve_device
 from runner.errors import ConfigError
 from runner.train import CONF_DIR
-from runner.wandb_run import choose_mode
+from runner.wandb_run import choose_mode, wandb_host
 from tests.conftest import compose_config
 
 GROUPS = ("model", "optim", "device", "data", "logger")
@@ -89,7 +89,7 @@ def test_auto_mode_is_online_only_with_an_api_key(monkeypatch, tmp_path):
     monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
     assert choose_mode("auto") == "offline"
-    (tmp_path / "netrc").write_text("machine api.wandb.ai\n  login user\n  password abc\n")
+    (tmp_path / "netrc").write_text(f"machine {wandb_host()}\n  login user\n  password abc\n")
     assert choose_mode("auto") == "online"
     monkeypatch.setenv("WANDB_MODE", "disabled")
     assert choose_mode("auto") == "disabled"

@@ -5,9 +5,10 @@ import json
 import pytest
 import torch
 
+from runner.errors import ConfigError
 from runner.metrics import read_metrics
 from runner.train import run
-from tests.wandb_records import read_offline_run
+from tests.wandb_records import read_finished_run
 
 CRASH = ["model._target_=tests.crashing.CrashingSTN", "+model.crash_at_step=45"]
 
@@ -47,15 +48,15 @@ def test_a_crash_is_recorded_as_failed_and_resume_matches_an_uninterrupted_run(
         run(make_config(*CRASH, "logger=wandb", "logger.mode=offline"), crashed)
     summary = json.loads((crashed / "summary.json").read_text())
     assert summary["status"] == "failed" and "crashed at step 45" in summary["error"]
-    assert read_offline_run(crashed).exit_code == 1  # the W&B run is marked failed
+    assert read_finished_run(crashed).exit_code == 1  # the W&B run is marked failed
     assert torch.load(crashed / "checkpoints/last.pt", weights_only=True)["position"]["epoch"] == 1
 
-    resumed = run(make_config("resume=true"), crashed)
+    resumed = run(make_config(*CRASH, "resume=true"), crashed)  # 45 more steps: no second crash
     assert resumed == uninterrupted
     whole = json.loads((tmp_path / "whole/summary.json").read_text())
     after = json.loads((crashed / "summary.json").read_text())
     assert after["status"] == "completed"
-    assert after["metrics"] == whole["metrics"]
+    assert after["metrics"] == whole["metrics"], (after["metrics"], whole["metrics"])
     assert without_timings(read_metrics(crashed / "metrics.jsonl")) == without_timings(
         read_metrics(tmp_path / "whole/metrics.jsonl")
     )
@@ -85,3 +86,51 @@ def test_resume_continues_a_run_stopped_mid_epoch_to_a_longer_schedule(make_conf
 def test_resume_without_a_checkpoint_starts_afresh(make_config, tmp_path):
     assert run(make_config("resume=true", "trainer.max_steps=5"), tmp_path) > 0
     assert json.loads((tmp_path / "summary.json").read_text())["steps"] == 5
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ("data.batch_size=128", ("data.batch_size", "64", "128")),
+        ("optim=sgd", ("optim._target_",)),
+        ("model.use_stn=false", ("model.use_stn",)),
+        ("trainer.max_steps=10", ("already taken 20 steps", "10")),
+    ],
+)
+def test_resume_refuses_a_run_that_is_not_the_one_it_continues(
+    make_config, tmp_path, change, words
+):
+    run(make_config("trainer.max_steps=20"), tmp_path)
+    before = (tmp_path / "metrics.jsonl").read_text()
+    with pytest.raises(ConfigError) as error:
+        run(make_config("resume=true", change), tmp_path)
+    assert all(word in str(error.value) for word in words), str(error.value)
+    assert (tmp_path / "metrics.jsonl").read_text() == before
+
+
+def test_resume_may_change_the_schedule_logging_and_device(make_config, tmp_path):
+    run(make_config("trainer.max_steps=20"), tmp_path)
+    run(
+        make_config("resume=true", "trainer.max_steps=30", "trainer.log_every=7", "device=cpu"),
+        tmp_path,
+    )
+    assert json.loads((tmp_path / "summary.json").read_text())["steps"] == 30
+
+
+def test_divergence_fails_the_run_and_the_summary_stays_strict_json(make_config, tmp_path):
+    with pytest.raises(FloatingPointError, match="diverged: train/loss is nan"):
+        run(make_config("optim=sgd", "optim.lr=1e10", "trainer.log_every=5"), tmp_path)
+    text = (tmp_path / "summary.json").read_text()
+    summary = json.loads(
+        text, parse_constant=lambda name: pytest.fail(f"bare {name} in summary.json")
+    )
+    assert summary["status"] == "failed" and summary["metrics"]["train/loss"] == "nan"
+
+
+def test_best_checkpoint_follows_a_training_objective(make_config, tmp_path):
+    run(make_config("objective.metric=train/epoch_loss", "objective.mode=min"), tmp_path)
+    best = torch.load(tmp_path / "checkpoints/best.pt", weights_only=True)
+    records = read_metrics(tmp_path / "metrics.jsonl")
+    epoch_losses = [r["train/epoch_loss"] for r in records if "train/epoch_loss" in r]
+    assert len(epoch_losses) == 2  # one per epoch
+    assert best["metric"] == "train/epoch_loss" and best["value"] == min(epoch_losses)

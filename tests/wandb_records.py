@@ -7,6 +7,7 @@ turns it back into the run's config, history rows, summary and exit code.
 
 import json
 import struct
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +54,20 @@ class OfflineRun:
 
 def _key(item) -> str:
     return "/".join(item.nested_key) if item.nested_key else item.key
+
+
+def read_finished_run(run_dir: Path, timeout_s: float = 30.0) -> OfflineRun:
+    """The offline run once its exit record is on disk.
+
+    ``run.finish()`` returns when W&B's service has handled the exit; its file writer may
+    still hold the last records, so a reader in the same process waits for them.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        run = read_offline_run(run_dir)
+        if run.exit_code is not None or time.monotonic() > deadline:
+            return run
+        time.sleep(0.1)
 
 
 def read_offline_run(run_dir: Path) -> OfflineRun:

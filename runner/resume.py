@@ -1,0 +1,56 @@
+"""What a resumed run may change, and the one-line refusal when it changes anything else.
+
+A resumed run must be the run it continues: the same model, optimizer, data and seed, or its
+checkpoint would load into something else (or, with another batch size, point at batches
+that do not exist). How long to train, how to log and where to compute may change.
+"""
+
+from typing import Any
+
+from runner.checkpoint import Position
+from runner.errors import ConfigError
+
+MAY_CHANGE_ON_RESUME = (
+    "resume",
+    "trainer",
+    "logger",
+    "device",
+    "data.root",
+    "data.eval_batch_size",
+)
+
+
+def first_change(started: Any, now: Any, key: str = "") -> tuple[str, Any, Any] | None:
+    """The first setting (dotted key, old, new) that differs and may not change on resume."""
+    if key and any(key == k or key.startswith(f"{k}.") for k in MAY_CHANGE_ON_RESUME):
+        return None
+    if isinstance(started, dict) and isinstance(now, dict):
+        for name in dict.fromkeys([*started, *now]):
+            change = first_change(
+                started.get(name), now.get(name), f"{key}.{name}" if key else name
+            )
+            if change is not None:
+                return change
+        return None
+    return None if started == now else (key, started, now)
+
+
+def check_resumable(checkpoint: dict[str, Any], config: dict[str, Any], total_steps: int) -> None:
+    """Raise :class:`ConfigError` unless ``config`` can continue the run of ``checkpoint``."""
+    change = first_change(checkpoint["config"], config)
+    if change is not None:
+        key, old, new = change
+        allowed = ", ".join(
+            f"{k}.*" if k in ("trainer", "logger", "device") else k
+            for k in MAY_CHANGE_ON_RESUME[1:]
+        )
+        raise ConfigError(
+            f"resume=true: {key} was {old!r} when this run started and is {new!r} now; "
+            f"a resumed run keeps its settings (only {allowed} may change)"
+        )
+    done = Position(**checkpoint["position"]).step
+    if total_steps < done:
+        raise ConfigError(
+            f"resume=true: the run has already taken {done} steps, more than the {total_steps} "
+            "that trainer.epochs and trainer.max_steps now allow"
+        )
