@@ -44,7 +44,7 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
     checkpoints_dir = run_dir / "checkpoints"
     if not cfg.resume and (checkpoints_dir / "last.pt").exists():
         raise ConfigError(
-            f"{run_dir} already holds a run; pass resume=true to continue it, or choose another hydra.run.dir"
+            f"{run_dir} already holds a run; pass resume=true to continue it, or choose another run directory (hydra.run.dir)"
         )
 
     device = resolve_device(cfg.device.type)
