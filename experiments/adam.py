@@ -19,6 +19,7 @@ but tensors and numbers: it survives ``torch.save`` / ``torch.load(weights_only=
 
 import math
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -51,6 +52,27 @@ def check_settings(
     if not weight_decay >= 0:
         raise ValueError(f"optim.weight_decay must be >= 0, got {weight_decay}")
     return float(betas[0]), float(betas[1])
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    """One parameter group's settings, as the update rules read them (α is ``lr``)."""
+
+    lr: float
+    beta1: float
+    beta2: float
+    eps: float
+    weight_decay: float
+    bias_correction: bool
+    maximize: bool
+
+    @classmethod
+    def of(cls, group: dict[str, Any]) -> "Hyperparameters":
+        beta1, beta2 = group["betas"]
+        return cls(
+            group["lr"], beta1, beta2, group["eps"], group["weight_decay"],
+            group["bias_correction"], group["maximize"],
+        )  # fmt: skip
 
 
 class _MomentOptimizer(Optimizer):
@@ -133,22 +155,8 @@ class _MomentOptimizer(Optimizer):
             params, grads, firsts, seconds, steps = self._gather(group)
             if not params:
                 continue
-            beta1, beta2 = group["betas"]
             update = self._reference if group["foreach"] is False else self._multi_tensor
-            update(
-                params,
-                grads,
-                firsts,
-                seconds,
-                steps,
-                lr=group["lr"],
-                beta1=beta1,
-                beta2=beta2,
-                eps=group["eps"],
-                weight_decay=group["weight_decay"],
-                bias_correction=group["bias_correction"],
-                maximize=group["maximize"],
-            )
+            update(params, grads, firsts, seconds, steps, Hyperparameters.of(group))
         return loss
 
     _reference: Callable[..., None]
@@ -192,33 +200,26 @@ class Adam(_MomentOptimizer):
         ms: list[Tensor],
         vs: list[Tensor],
         steps: list[int],
-        *,
-        lr: float,
-        beta1: float,
-        beta2: float,
-        eps: float,
-        weight_decay: float,
-        bias_correction: bool,
-        maximize: bool,
+        h: Hyperparameters,
     ) -> None:
         """Algorithm 1, one parameter tensor at a time, in the paper's symbols."""
-        alpha = lr
+        alpha = h.lr
         for theta, g, m, v, t in zip(params, grads, ms, vs, steps, strict=True):
-            if maximize:
+            if h.maximize:
                 g = -g
-            if weight_decay != 0:
-                g = g + weight_decay * theta
+            if h.weight_decay != 0:
+                g = g + h.weight_decay * theta
             # m_t = β1·m_{t−1} + (1 − β1)·g_t
-            m.mul_(beta1).add_(g, alpha=1 - beta1)
+            m.mul_(h.beta1).add_(g, alpha=1 - h.beta1)
             # v_t = β2·v_{t−1} + (1 − β2)·g_t²
-            v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-            if bias_correction:
-                m_hat = m / (1 - beta1**t)  # m̂_t = m_t / (1 − β1^t)
-                v_hat = v / (1 - beta2**t)  # v̂_t = v_t / (1 − β2^t)
+            v.mul_(h.beta2).addcmul_(g, g, value=1 - h.beta2)
+            if h.bias_correction:
+                m_hat = m / (1 - h.beta1**t)  # m̂_t = m_t / (1 − β1^t)
+                v_hat = v / (1 - h.beta2**t)  # v̂_t = v_t / (1 − β2^t)
             else:
                 m_hat, v_hat = m, v  # §6.4's ablation: the raw, biased estimates
             # θ_t = θ_{t−1} − α·m̂_t / (√v̂_t + ε)
-            theta.addcdiv_(m_hat, v_hat.sqrt().add_(eps), value=-alpha)
+            theta.addcdiv_(m_hat, v_hat.sqrt().add_(h.eps), value=-alpha)
 
     @staticmethod
     def _multi_tensor(
@@ -227,14 +228,7 @@ class Adam(_MomentOptimizer):
         ms: list[Tensor],
         vs: list[Tensor],
         steps: list[int],
-        *,
-        lr: float,
-        beta1: float,
-        beta2: float,
-        eps: float,
-        weight_decay: float,
-        bias_correction: bool,
-        maximize: bool,
+        h: Hyperparameters,
     ) -> None:
         """The same update with one kernel launch per operation per (device, dtype) group.
 
@@ -244,13 +238,15 @@ class Adam(_MomentOptimizer):
         # Per-parameter scalars, computed once per distinct t (usually there is only one).
         scalars = {}
         for t in set(steps):
-            c1, c2 = (1 - beta1**t, math.sqrt(1 - beta2**t)) if bias_correction else (1.0, 1.0)
-            scalars[t] = (-lr * c2 / c1, eps * c2)
+            c1, c2 = (
+                (1 - h.beta1**t, math.sqrt(1 - h.beta2**t)) if h.bias_correction else (1.0, 1.0)
+            )
+            scalars[t] = (-h.lr * c2 / c1, h.eps * c2)
         for theta, g, m, v, t in _by_device_and_dtype(params, grads, ms, vs, steps):
-            g = _effective_gradient(theta, g, weight_decay, maximize)
-            torch._foreach_lerp_(m, g, 1 - beta1)
-            torch._foreach_mul_(v, beta2)
-            torch._foreach_addcmul_(v, g, g, 1 - beta2)
+            g = _effective_gradient(theta, g, h.weight_decay, h.maximize)
+            torch._foreach_lerp_(m, g, 1 - h.beta1)
+            torch._foreach_mul_(v, h.beta2)
+            torch._foreach_addcmul_(v, g, g, 1 - h.beta2)
             del g
             denominator = torch._foreach_sqrt(v)
             torch._foreach_add_(denominator, [scalars[s][1] for s in t])
@@ -289,28 +285,21 @@ class AdaMax(_MomentOptimizer):
         ms: list[Tensor],
         us: list[Tensor],
         steps: list[int],
-        *,
-        lr: float,
-        beta1: float,
-        beta2: float,
-        eps: float,
-        weight_decay: float,
-        bias_correction: bool,
-        maximize: bool,
+        h: Hyperparameters,
     ) -> None:
         """Algorithm 2 (§7.1), one parameter tensor at a time, in the paper's symbols."""
-        alpha = lr
+        alpha = h.lr
         for theta, g, m, u, t in zip(params, grads, ms, us, steps, strict=True):
-            if maximize:
+            if h.maximize:
                 g = -g
-            if weight_decay != 0:
-                g = g + weight_decay * theta
+            if h.weight_decay != 0:
+                g = g + h.weight_decay * theta
             # m_t = β1·m_{t−1} + (1 − β1)·g_t
-            m.mul_(beta1).add_(g, alpha=1 - beta1)
+            m.mul_(h.beta1).add_(g, alpha=1 - h.beta1)
             # u_t = max(β2·u_{t−1}, |g_t| + ε)
-            torch.maximum(u.mul_(beta2), g.abs().add_(eps), out=u)
+            torch.maximum(u.mul_(h.beta2), g.abs().add_(h.eps), out=u)
             # θ_t = θ_{t−1} − (α / (1 − β1^t))·m_t / u_t
-            step_size = alpha / (1 - beta1**t) if bias_correction else alpha
+            step_size = alpha / (1 - h.beta1**t) if h.bias_correction else alpha
             theta.addcdiv_(m, u, value=-step_size)
 
     @staticmethod
@@ -320,23 +309,18 @@ class AdaMax(_MomentOptimizer):
         ms: list[Tensor],
         us: list[Tensor],
         steps: list[int],
-        *,
-        lr: float,
-        beta1: float,
-        beta2: float,
-        eps: float,
-        weight_decay: float,
-        bias_correction: bool,
-        maximize: bool,
+        h: Hyperparameters,
     ) -> None:
         """The same update with one kernel launch per operation per (device, dtype) group."""
-        step_sizes = {t: -lr / (1 - beta1**t) if bias_correction else -lr for t in set(steps)}
+        step_sizes = {
+            t: -h.lr / (1 - h.beta1**t) if h.bias_correction else -h.lr for t in set(steps)
+        }
         for theta, g, m, u, t in _by_device_and_dtype(params, grads, ms, us, steps):
-            g = _effective_gradient(theta, g, weight_decay, maximize)
-            torch._foreach_lerp_(m, g, 1 - beta1)
-            torch._foreach_mul_(u, beta2)
+            g = _effective_gradient(theta, g, h.weight_decay, h.maximize)
+            torch._foreach_lerp_(m, g, 1 - h.beta1)
+            torch._foreach_mul_(u, h.beta2)
             g = torch._foreach_abs(g)
-            torch._foreach_add_(g, eps)
+            torch._foreach_add_(g, h.eps)
             torch._foreach_maximum_(u, g)
             del g
             torch._foreach_addcdiv_(theta, m, u, [step_sizes[s] for s in t])
