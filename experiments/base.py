@@ -34,8 +34,12 @@ class Experiment(nn.Module):
         """
         raise NotImplementedError
 
-    def evaluate(self, batches: Iterable[Batch]) -> dict[str, float]:
-        """Metrics over a whole split. Called in eval mode under ``torch.no_grad()``."""
+    def evaluate(self, batches: Iterable[Batch], split: str) -> dict[str, float]:
+        """Metrics over a whole split (``"val"`` or ``"test"``), in eval mode, without gradients.
+
+        ``split`` lets an evaluation that is tuned on one split and reported on another (the
+        GAN's Parzen window width, chosen on validation images) tell them apart.
+        """
         raise NotImplementedError
 
     def figures(self, batch: Batch) -> dict[str, Tensor]:

@@ -27,7 +27,7 @@ class Classifier(Experiment):
         accuracy = (logits.argmax(dim=1) == labels).float().mean()
         return {"loss": loss.detach(), "acc": accuracy.detach()}
 
-    def evaluate(self, batches: Iterable[Batch]) -> dict[str, float]:
+    def evaluate(self, batches: Iterable[Batch], split: str) -> dict[str, float]:
         """Mean cross-entropy and accuracy over every sample of the split."""
 
         def measure(batch: Batch) -> dict[str, Tensor]:

@@ -76,7 +76,7 @@ def evaluate(
 ) -> dict[str, float]:
     """The experiment's metrics on a whole split, named ``<split>/<metric>``."""
     with evaluation(experiment, seed):
-        metrics = experiment.evaluate(loader)
+        metrics = experiment.evaluate(loader, split)
     return {f"{split}/{name}": value for name, value in metrics.items()}
 
 
