@@ -109,11 +109,12 @@ def check_objective_is_measured(
     split, _, name = objective.metric.partition("/")
     if split == "train":
         return  # training metrics are named by the first training step; checked at the end
-    measured = evaluate(experiment, [next(iter(loaders.val))], split, seed)
-    if objective.metric not in measured:
+    measured = evaluate(experiment, [next(iter(loaders.val))], "val", seed)
+    names = [metric.partition("/")[2] for metric in measured]
+    if name not in names:
         raise ConfigError(
             f"objective.metric {objective.metric!r} is not measured by this model; "
-            f"it measures {', '.join(measured)} (and train/ metrics)"
+            f"it measures {', '.join(f'{split}/{n}' for n in names)} (and train/ metrics)"
         )
 
 
