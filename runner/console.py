@@ -43,12 +43,12 @@ def show_config(config: Mapping[str, Any], save_to: Path) -> None:
 
 
 def training_progress() -> Progress:
-    """A progress bar with the loss, the throughput and the time left."""
+    """A progress bar with the latest training loss, the throughput and the time left."""
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]}"),
+        TextColumn("{task.fields[metric]}"),
         TextColumn("{task.fields[speed]} samples/s"),
         TimeElapsedColumn(),
         TextColumn("eta"),

@@ -124,7 +124,11 @@ def fit(
             raise FloatingPointError(
                 f"training diverged: {name} is {values[name]} at step {position.step}"
             )
-        progress.update(bar, loss=format_value(values.get("train/loss", math.nan)))
+        shown = "train/loss" if "train/loss" in values else next(iter(values), None)
+        if shown is not None:  # the loss, or the experiment's first metric when it has no "loss"
+            progress.update(
+                bar, metric=f"{shown.removeprefix('train/')} {format_value(values[shown])}"
+            )
         window_start, window_samples = time.perf_counter(), 0
 
     def validate() -> None:
@@ -143,7 +147,7 @@ def fit(
     experiment.train()
     with training_progress() as progress:
         bar = progress.add_task(
-            "train", total=total_steps, completed=position.step, loss="-", speed="-"
+            "train", total=total_steps, completed=position.step, metric="", speed="-"
         )
         while position.step < total_steps:
             for batch in loaders.train.batches(position.epoch, start=position.batch):

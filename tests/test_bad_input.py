@@ -37,7 +37,7 @@ def test_bad_setting_on_the_command_line(cli, tmp_path, override, words):
 
 def test_a_typo_in_a_sweep_stops_it_before_any_job_runs(cli, tmp_path):
     result = cli(tmp_path / "run", "-m", "optim=adam,sgdd", f"hydra.sweep.dir={tmp_path / 'sweep'}")
-    assert_one_clear_line(result, "optim=sgdd", "adam, adamax")
+    assert_one_clear_line(result, "optim=sgdd", "adam, adam_gan, adamax")
     assert not (tmp_path / "sweep").exists()
 
 

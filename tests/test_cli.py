@@ -21,8 +21,8 @@ def test_help_lists_every_config_group():
         "data: digits, fashion_mnist, mnist",
         "device: auto, cpu, cuda",
         "logger: none, wandb",
-        "model: logreg, mlp, stn",
-        "optim: adagrad, adam, adamax, rmsprop, sgd, sgd_nesterov",
+        "model: gan, logreg, mlp, stn",
+        "optim: adagrad, adam, adam_gan, adamax, rmsprop, sgd, sgd_nesterov",
         "experiment: adam_logreg, adam_mlp",
     ):
         assert line in result.stdout

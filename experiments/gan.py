@@ -1,0 +1,483 @@
+"""Generative Adversarial Nets (Goodfellow et al., 2014, arXiv 1406.2661).
+
+A generator G maps noise z to images; a discriminator D tells real images from generated ones.
+They play the minimax game
+
+    min_G max_D V(D, G) = E_x[log D(x)] + E_z[log(1 − D(G(z)))],
+
+trained by Algorithm 1: k steps of gradient ascent on V for D, then one step for G. The
+paper's "non-saturating" trick trains G to maximise log D(G(z)) instead of minimising
+log(1 − D(G(z))), which gives much stronger gradients early on, when D rejects every sample.
+
+The networks are the MLPs common in PyTorch reproductions (not the paper's maxout nets), and
+the model is measured as in the paper's Table 1: a Parzen-window log-likelihood of test images
+under a Gaussian kernel density estimate built on generated samples.
+
+The end of the file holds the theory of §4 for 1-D distributions with known densities: the
+optimal discriminator D* = p_d / (p_d + p_g) (Theorem 1) and V(D*, G) = −log 4 + 2·JS(p_d‖p_g)
+(Theorem 2), by numerical integration, and a small trainer that shows a real D approaches D*.
+"""
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.optim import Optimizer
+from torchvision.utils import make_grid
+
+from experiments.base import Batch, Experiment, OptimizerFactory
+from experiments.classifier import check_positive
+
+GENERATOR_LOSSES = ("non_saturating", "minimax")
+NOISES = ("normal", "uniform")
+PARZEN_SIGMAS = tuple(torch.logspace(-1, 0, 10, dtype=torch.float64).tolist())
+"""The paper's grid of Parzen window widths: 10 values from 0.1 to 1, evenly spaced in log."""
+FIGURE_SAMPLES = 100
+FIGURE_NOISE_SEED = 1406
+
+
+def mlp(sizes: Sequence[int], negative_slope: float, batch_norm_from: int | None) -> nn.Sequential:
+    """Linear layers through ``sizes``, LeakyReLU after each hidden one, no final activation;
+    BatchNorm before the activation of hidden layers from index ``batch_norm_from`` on."""
+    layers: list[nn.Module] = []
+    for i, (width_in, width_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        layers.append(nn.Linear(width_in, width_out))
+        if i < len(sizes) - 2:  # a hidden layer
+            if batch_norm_from is not None and i >= batch_norm_from:
+                layers.append(nn.BatchNorm1d(width_out))
+            layers.append(nn.LeakyReLU(negative_slope))
+    return nn.Sequential(*layers)
+
+
+class Generator(nn.Module):
+    """G: noise z → images in [−1, 1] (tanh), shape [B, C, H, W].
+
+    BatchNorm on every hidden layer but the first, as in the common PyTorch setup.
+    """
+
+    def __init__(
+        self,
+        latent_dim: int = 100,
+        hidden_sizes: Sequence[int] = (128, 256, 512, 1024),
+        image_shape: tuple[int, int, int] = (1, 28, 28),
+        negative_slope: float = 0.2,
+    ) -> None:
+        super().__init__()
+        self.image_shape = tuple(image_shape)
+        sizes = [latent_dim, *hidden_sizes, math.prod(image_shape)]
+        self.net = mlp(sizes, negative_slope, batch_norm_from=1)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return torch.tanh(self.net(z)).view(-1, *self.image_shape)
+
+
+class Discriminator(nn.Module):
+    """D: images in [−1, 1] → one logit each, shape [B]; D(x) = sigmoid(logit).
+
+    Logits rather than probabilities, so that log D and log(1 − D) are computed stably as
+    logsigmoid(l) and logsigmoid(−l).
+    """
+
+    def __init__(
+        self,
+        hidden_sizes: Sequence[int] = (512, 256),
+        image_shape: tuple[int, int, int] = (1, 28, 28),
+        negative_slope: float = 0.2,
+    ) -> None:
+        super().__init__()
+        sizes = [math.prod(image_shape), *hidden_sizes, 1]
+        self.net = mlp(sizes, negative_slope, batch_norm_from=None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x.flatten(1)).squeeze(1)
+
+
+def check_sizes(name: str, sizes: Iterable[int]) -> tuple[int, ...]:
+    """``sizes`` as a tuple; ``ValueError`` naming ``model.<name>`` unless positive integers."""
+    try:
+        values = tuple(sizes)
+    except TypeError:
+        values = ()
+    if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
+        raise ValueError(
+            f"model.{name} must be a non-empty list of positive integers, got {sizes!r}"
+        )
+    return values
+
+
+def generator_loss(fake_logits: Tensor, kind: str) -> Tensor:
+    """What G minimises: −log D(G(z)) (non-saturating) or log(1 − D(G(z))) (minimax)."""
+    if kind == "non_saturating":
+        return -F.logsigmoid(fake_logits).mean()
+    return F.logsigmoid(-fake_logits).mean()
+
+
+def value_estimate(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """The minibatch estimate of V(D, G) = mean log D(x) + mean log(1 − D(G(z)))."""
+    return F.logsigmoid(real_logits).mean() + F.logsigmoid(-fake_logits).mean()
+
+
+class GAN(Experiment):
+    """Generator and discriminator trained by the paper's Algorithm 1.
+
+    Images reach D as 2x − 1 in [−1, 1], the range of G's tanh; generated images go back to
+    [0, 1] (``sample``) for figures and for the Parzen-window likelihood.
+
+    ``d_optim``, when given, builds the discriminator's optimizer (a callable of its
+    parameters, such as a Hydra ``_partial_`` optimizer node) instead of the runner's shared
+    factory, for separate learning rates (two time-scale updates).
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        image_size: int = 28,
+        latent_dim: int = 100,
+        generator_sizes: Sequence[int] = (128, 256, 512, 1024),
+        discriminator_sizes: Sequence[int] = (512, 256),
+        negative_slope: float = 0.2,
+        k_disc_steps: int = 1,
+        generator_loss: str = "non_saturating",
+        noise: str = "normal",
+        d_optim: OptimizerFactory | None = None,
+        parzen_samples: int = 10_000,
+        parzen_val_images: int = 1_000,
+        parzen_sigmas: Sequence[float] = PARZEN_SIGMAS,
+        parzen_batch_size: int = 1_000,
+    ) -> None:
+        super().__init__()
+        check_positive(
+            in_channels=in_channels, image_size=image_size, latent_dim=latent_dim,
+            k_disc_steps=k_disc_steps, parzen_samples=parzen_samples,
+            parzen_val_images=parzen_val_images, parzen_batch_size=parzen_batch_size,
+        )  # fmt: skip
+        generator_sizes = check_sizes("generator_sizes", generator_sizes)
+        discriminator_sizes = check_sizes("discriminator_sizes", discriminator_sizes)
+        if not 0 <= negative_slope < 1:
+            raise ValueError(f"model.negative_slope must be in [0, 1), got {negative_slope!r}")
+        if generator_loss not in GENERATOR_LOSSES:
+            raise ValueError(
+                f"model.generator_loss must be non_saturating or minimax, got {generator_loss!r}"
+            )
+        if noise not in NOISES:
+            raise ValueError(f"model.noise must be normal or uniform, got {noise!r}")
+        if d_optim is not None and not callable(d_optim):
+            raise ValueError(
+                "model.d_optim must be null or an optimizer of the parameters "
+                f"(a _partial_ optimizer node), got {d_optim!r}"
+            )
+        sigmas = tuple(parzen_sigmas) if isinstance(parzen_sigmas, Iterable) else ()
+        if not sigmas or not all(isinstance(s, int | float) and 0 < s < math.inf for s in sigmas):
+            raise ValueError(
+                f"model.parzen_sigmas must be a non-empty list of positive numbers, got {parzen_sigmas!r}"
+            )
+
+        image_shape = (in_channels, image_size, image_size)
+        self.generator = Generator(latent_dim, generator_sizes, image_shape, negative_slope)
+        self.discriminator = Discriminator(discriminator_sizes, image_shape, negative_slope)
+        self.latent_dim = latent_dim
+        self.k_disc_steps = k_disc_steps
+        self.generator_loss = generator_loss
+        self.noise = noise
+        self.d_optim = d_optim
+        self.parzen_samples = parzen_samples
+        self.parzen_val_images = parzen_val_images
+        self.parzen_sigmas = tuple(float(s) for s in sigmas)
+        self.parzen_batch_size = parzen_batch_size
+
+        # State that checkpoints must carry: the number of training_step calls (the place in
+        # Algorithm 1's rhythm of k D steps per G step), the noise of the figures (the same z
+        # every epoch) and the Parzen width chosen on validation images (NaN: none yet).
+        self.register_buffer("calls", torch.zeros((), dtype=torch.long))
+        figure_rng = torch.Generator().manual_seed(FIGURE_NOISE_SEED)
+        self.register_buffer("fixed_noise", self.sample_noise(FIGURE_SAMPLES, figure_rng))
+        self.register_buffer("parzen_sigma", torch.tensor(math.nan, dtype=torch.float64))
+        # A host copy of ``calls``, so that deciding whether to step G never waits for the
+        # device; refreshed from the buffer whenever a state_dict is loaded.
+        self._calls: int | None = None
+        self.register_load_state_dict_post_hook(GAN._forget_calls)
+
+    def _forget_calls(self, incompatible_keys: object = None) -> None:
+        self._calls = None
+
+    # --- sampling ---
+
+    def sample_noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n noise vectors z: standard normal, or uniform in [−1, 1]."""
+        shape, device = (n, self.latent_dim), self.calls.device
+        if self.noise == "normal":
+            return torch.randn(shape, generator=generator, device=device)
+        return 2 * torch.rand(shape, generator=generator, device=device) - 1
+
+    def sample(self, n: int) -> Tensor:
+        """n generated images in [0, 1], shape [n, C, H, W], made ``parzen_batch_size`` at a time."""
+        noise = self.sample_noise(n)
+        return torch.cat([(self.generator(z) + 1) / 2 for z in noise.split(self.parzen_batch_size)])
+
+    # --- training ---
+
+    def configure_optimizers(self, make_optimizer: OptimizerFactory) -> dict[str, Optimizer]:
+        make_d_optimizer = self.d_optim if self.d_optim is not None else make_optimizer
+        return {
+            "generator": make_optimizer(self.generator.parameters()),
+            "discriminator": make_d_optimizer(self.discriminator.parameters()),
+        }
+
+    def training_step(self, batch: Batch, optimizers: dict[str, Optimizer]) -> dict[str, Tensor]:
+        """One D step on this real batch and as many fresh noise vectors; every k-th call, also
+        one G step on new noise (Algorithm 1, with one real minibatch per call).
+
+        Metrics are those of D before its step: ``d_loss`` = −V (what D minimises),
+        ``value`` = V, ``d_real`` = mean D(x) and ``d_fake`` = mean D(G(z)). ``g_loss`` is
+        the loss G stepped on, on calls with a G step; on the other calls it is the same loss
+        for the current G on the D step's noise, measured without a step.
+        """
+        images = batch[0]
+        real = 2 * images - 1
+        m = real.shape[0]
+        if self._calls is None:
+            self._calls = int(self.calls)
+        self._calls += 1
+        self.calls.fill_(self._calls)
+
+        # Discriminator: ascend V, i.e. descend −V = BCE(D(x), 1) + BCE(D(G(z)), 0).
+        with torch.no_grad():
+            fake = self.generator(self.sample_noise(m))
+        real_logits = self.discriminator(real)
+        fake_logits = self.discriminator(fake)
+        value = value_estimate(real_logits, fake_logits)
+        d_loss = -value
+        d_optimizer = optimizers["discriminator"]
+        d_optimizer.zero_grad(set_to_none=True)
+        d_loss.backward()
+        d_optimizer.step()
+        g_loss = generator_loss(fake_logits.detach(), self.generator_loss)
+
+        # Generator: descend its loss through the updated D.
+        if self._calls % self.k_disc_steps == 0:
+            g_loss = generator_loss(
+                self.discriminator(self.generator(self.sample_noise(m))), self.generator_loss
+            )
+            g_optimizer = optimizers["generator"]
+            g_optimizer.zero_grad(set_to_none=True)
+            g_loss.backward()  # also fills D's gradients, which its next step clears first
+            g_optimizer.step()
+
+        return {
+            "d_loss": d_loss.detach(),
+            "g_loss": g_loss.detach(),
+            "d_real": torch.sigmoid(real_logits).mean().detach(),
+            "d_fake": torch.sigmoid(fake_logits).mean().detach(),
+            "value": value.detach(),
+        }
+
+    # --- evaluation ---
+
+    def evaluate(self, batches: Iterable[Batch], split: str) -> dict[str, float]:
+        """Parzen-window log-likelihood (nats) of the split's images, as in Table 1.
+
+        ``parzen_samples`` images are generated; on ``"val"`` the window width σ is chosen
+        from ``parzen_sigmas`` by the mean log-likelihood of the first ``parzen_val_images``
+        images, remembered, and those images' mean (``parzen_ll``) and standard error
+        (``parzen_se`` = std/√n) are reported. On ``"test"`` the remembered σ is used on every
+        image of the split; if no σ was chosen yet, it is chosen first, on the first
+        ``parzen_val_images`` images of the test split itself (an optimistic shortcut; run a
+        validation first to follow the paper). Also ``d_real`` = mean D(x) over the split's
+        images and ``d_fake`` = mean D(G(z)) over the generated ones.
+        """
+        images = [batch[0] for batch in batches]
+        if not images:
+            raise ValueError("cannot evaluate on an empty split")
+        images = torch.cat(images)
+        samples = self.sample(self.parzen_samples)
+        # Float64: squared distances of 784-d images, divided by 2σ² with σ down to 0.1.
+        x, generated = images.flatten(1).double(), samples.flatten(1).double()
+        batch_size = self.parzen_batch_size
+        if split == "val" or self.parzen_sigma.isnan():
+            first = x[: self.parzen_val_images]
+            sigma, log_likelihoods = choose_sigma(first, generated, self.parzen_sigmas, batch_size)
+            self.parzen_sigma.fill_(sigma)
+        if split != "val":
+            sigma = self.parzen_sigma.item()
+            log_likelihoods = parzen_log_likelihood(x, generated, sigma, batch_size)
+        return {
+            "parzen_ll": log_likelihoods.mean().item(),
+            "parzen_se": standard_error(log_likelihoods),
+            "parzen_sigma": sigma,
+            "d_real": self.mean_d(2 * images - 1),
+            "d_fake": self.mean_d(2 * samples - 1),
+        }
+
+    def mean_d(self, x: Tensor) -> float:
+        """Mean D(x) over images in [−1, 1], ``parzen_batch_size`` at a time."""
+        logits = [self.discriminator(chunk) for chunk in x.split(self.parzen_batch_size)]
+        return torch.sigmoid(torch.cat(logits)).mean().item()
+
+    def figures(self, batch: Batch) -> dict[str, Tensor]:
+        """100 samples of the same fixed noise every time, 10 per row: progress at a glance."""
+        with torch.no_grad():
+            images = (self.generator(self.fixed_noise) + 1) / 2
+        return {"samples": make_grid(images.cpu(), nrow=10, padding=2, pad_value=0.5)}
+
+
+# --- Parzen-window log-likelihood (Table 1) ---
+
+
+def parzen_log_likelihoods(
+    x: Tensor, samples: Tensor, sigmas: Sequence[float], batch_size: int
+) -> Tensor:
+    """log p̂_σ(x) for each window width σ and each row of ``x``, shape [len(sigmas), N].
+
+    p̂_σ is the Gaussian kernel density estimate on the n ``samples`` (rows of dimension d):
+
+        log p̂_σ(x) = log Σ_i exp(−‖x − s_i‖² / 2σ²) − log n − (d/2)·log(2πσ²).
+
+    Rows of ``x`` and of ``samples`` are taken ``batch_size`` at a time, the sums combined
+    with log-sum-exp, so at most len(sigmas)·batch_size² terms are held at once; each
+    block's squared distances serve every σ.
+    """
+    n, d = samples.shape
+    sigma = torch.as_tensor(sigmas, dtype=x.dtype, device=x.device).view(-1, 1, 1)
+    sample_norms = samples.square().sum(1)
+    parts = []
+    for x_block in x.split(batch_size):
+        x_norms = x_block.square().sum(1, keepdim=True)
+        log_sum = torch.full((len(sigma), len(x_block)), -math.inf, dtype=x.dtype, device=x.device)
+        for s_block, s_norms in zip(
+            samples.split(batch_size), sample_norms.split(batch_size), strict=True
+        ):
+            squared_distances = (x_norms + s_norms - 2 * x_block @ s_block.T).clamp_min(0)
+            block_sum = torch.logsumexp(-squared_distances / (2 * sigma**2), dim=2)
+            log_sum = torch.logaddexp(log_sum, block_sum)
+        parts.append(log_sum)
+    log_normaliser = math.log(n) + d / 2 * torch.log(2 * math.pi * sigma.view(-1, 1) ** 2)
+    return torch.cat(parts, dim=1) - log_normaliser
+
+
+def parzen_log_likelihood(x: Tensor, samples: Tensor, sigma: float, batch_size: int) -> Tensor:
+    """log p̂_σ(x) for each row of ``x`` under the kernel density estimate on ``samples``."""
+    return parzen_log_likelihoods(x, samples, [sigma], batch_size)[0]
+
+
+def choose_sigma(
+    x: Tensor, samples: Tensor, sigmas: Sequence[float], batch_size: int
+) -> tuple[float, Tensor]:
+    """The σ of ``sigmas`` that maximises the mean log-likelihood of ``x``, and those values."""
+    log_likelihoods = parzen_log_likelihoods(x, samples, sigmas, batch_size)
+    best = int(log_likelihoods.mean(1).argmax())
+    return float(sigmas[best]), log_likelihoods[best]
+
+
+def standard_error(values: Tensor) -> float:
+    """std/√n, the paper's error bar on a mean over n test images (0 for a single image)."""
+    if values.numel() < 2:
+        return 0.0
+    return (values.std() / math.sqrt(values.numel())).item()
+
+
+# --- The theory of §4, for 1-D densities ---
+
+Density = Callable[[Tensor], Tensor]
+
+
+def normal_density(mean: float = 0.0, std: float = 1.0) -> Density:
+    """The density of N(mean, std²)."""
+    return lambda x: torch.exp(-0.5 * ((x - mean) / std) ** 2) / (std * math.sqrt(2 * math.pi))
+
+
+def default_grid() -> Tensor:
+    """Points to integrate on: [−30, 30] in steps of 0.001, in float64."""
+    return torch.linspace(-30, 30, 60_001, dtype=torch.float64)
+
+
+def optimal_discriminator(x: Tensor, p_data: Density, p_model: Density) -> Tensor:
+    """D*(x) = p_d(x) / (p_d(x) + p_g(x)) (Theorem 1); 1/2 where both densities vanish."""
+    p, q = p_data(x), p_model(x)
+    total = p + q
+    return torch.where(total > 0, p / total.where(total > 0, 1), 0.5)
+
+
+def value_function(
+    discriminator: Callable[[Tensor], Tensor],
+    p_data: Density,
+    p_model: Density,
+    grid: Tensor | None = None,
+) -> float:
+    """V(D, G) = ∫ p_d log D + p_g log(1 − D) dx, by the trapezoid rule on ``grid``.
+
+    ``discriminator`` maps points to probabilities D(x). ``xlogy`` makes 0·log 0 = 0, so a
+    D of exactly 0 or 1 where the matching density vanishes costs nothing, as it should.
+    """
+    x = default_grid() if grid is None else grid
+    d = discriminator(x)
+    integrand = torch.xlogy(p_data(x), d) + torch.xlogy(p_model(x), 1 - d)
+    return torch.trapezoid(integrand, x).item()
+
+
+def value_at_optimum(p_data: Density, p_model: Density, grid: Tensor | None = None) -> float:
+    """V(D*, G), which Theorem 2 says is −log 4 + 2·JS(p_d‖p_g).
+
+    With D* = p/(p + q) the integrand is p log p + q log q − (p + q) log(p + q): written so,
+    it stays finite where one density is vanishingly small beside the other, where 1 − D*
+    would round to 0.
+    """
+    x = default_grid() if grid is None else grid
+    p, q = p_data(x), p_model(x)
+    integrand = torch.xlogy(p, p) + torch.xlogy(q, q) - torch.xlogy(p + q, p + q)
+    return torch.trapezoid(integrand, x).item()
+
+
+def js_divergence(p_data: Density, p_model: Density, grid: Tensor | None = None) -> float:
+    """JS(p‖q) = ½ KL(p‖m) + ½ KL(q‖m), m = (p + q)/2, by the trapezoid rule on ``grid``.
+
+    The integrand is written as ½[p log p + q log q − (p + q) log m], finite as above.
+    """
+    x = default_grid() if grid is None else grid
+    p, q = p_data(x), p_model(x)
+    m = (p + q) / 2
+    integrand = (torch.xlogy(p, p) + torch.xlogy(q, q) - torch.xlogy(p + q, m)) / 2
+    return torch.trapezoid(integrand, x).item()
+
+
+def train_discriminator_1d(
+    sample_data: Callable[[int], Tensor],
+    sample_model: Callable[[int], Tensor],
+    steps: int = 2000,
+    batch_size: int = 1024,
+    hidden: int = 64,
+    lr: float = 3e-3,
+) -> nn.Module:
+    """A small MLP D trained by D's side of Algorithm 1 with G fixed (the inner max of V).
+
+    ``sample_data(n)`` and ``sample_model(n)`` draw n points of p_d and p_g. The returned
+    module maps points [N] to probabilities D(x) [N]. The learning rate decays to zero along
+    a cosine so that the minibatch noise averages out and D settles near D*.
+    """
+    net = nn.Sequential(
+        nn.Linear(1, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1)
+    )
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+    for _ in range(steps):
+        real = sample_data(batch_size).float().view(-1, 1)
+        fake = sample_model(batch_size).float().view(-1, 1)
+        loss = -(F.logsigmoid(net(real)).mean() + F.logsigmoid(-net(fake)).mean())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+    return Probability(net)
+
+
+class Probability(nn.Module):
+    """Wraps a logit network on scalars: points [N] → sigmoid(logits) [N], in the net's dtype."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: Tensor) -> Tensor:
+        dtype = next(self.net.parameters()).dtype
+        return torch.sigmoid(self.net(x.to(dtype).view(-1, 1))).view(x.shape).to(x.dtype)

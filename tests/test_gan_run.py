@@ -1,0 +1,56 @@
+"""The GAN through the runner: config, CLI run, figures, Parzen metric, W&B."""
+
+import json
+
+import torch
+
+from runner.build import build, build_optimizer_factory
+from tests.conftest import compose_config
+from tests.wandb_records import read_offline_run
+
+QUICK_PARZEN = [
+    "model.parzen_samples=500",
+    "model.parzen_val_images=200",
+    "model.parzen_batch_size=250",
+]
+
+
+def test_model_gan_chooses_its_optimizer_and_objective_unless_told_otherwise(make_config):
+    cfg = compose_config("model=gan")
+    assert cfg.optim.betas == [0.5, 0.999] and cfg.optim.lr == 2e-4
+    assert cfg.objective.metric == "val/parzen_ll" and cfg.objective.mode == "max"
+    sgd = make_config("model=gan", "optim=sgd")
+    assert sgd.optim._target_ == "torch.optim.SGD"
+
+
+def test_the_discriminator_can_have_its_own_optimizer(make_config):
+    cfg = make_config(
+        "model=gan", "model.d_optim={_target_:torch.optim.SGD,_partial_:true,lr:0.05}"
+    )
+    experiment = build(cfg.model, "model")
+    optimizers = experiment.configure_optimizers(build_optimizer_factory(cfg.optim))
+    assert isinstance(optimizers["discriminator"], torch.optim.SGD)
+    assert optimizers["discriminator"].param_groups[0]["lr"] == 0.05
+    assert not isinstance(optimizers["generator"], torch.optim.SGD)
+
+
+def test_a_gan_run_writes_its_samples_and_the_parzen_likelihood(cli, tmp_path):
+    run_dir = tmp_path / "run"
+    result = cli(run_dir, "model=gan", "optim=adam_gan", "trainer.max_steps=40", *QUICK_PARZEN,
+                 "logger=wandb", "logger.mode=offline")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["objective"]["metric"] == "val/parzen_ll"
+    for key in (
+        "val/parzen_ll",
+        "test/parzen_ll",
+        "test/parzen_se",
+        "train/d_loss",
+        "train/g_loss",
+    ):
+        assert isinstance(summary["metrics"][key], float), key
+    assert (run_dir / "figures/samples.png").is_file()
+    wandb_run = read_offline_run(run_dir)
+    assert wandb_run.summary["objective"] == summary["objective"]["value"]
+    assert any(key.startswith("figures/samples") for row in wandb_run.history for key in row)
+    assert any("test/parzen_ll" in row for row in wandb_run.history)
