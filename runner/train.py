@@ -5,6 +5,7 @@ for Python callers that already hold a composed config.
 """
 
 import shutil
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -178,10 +179,16 @@ def _hydra_job(cfg: DictConfig) -> float:
         sys.exit(INTERRUPTED_EXIT_CODE)
 
 
+def stop_as_if_interrupted(signal_number: int, frame: object) -> None:
+    """SIGTERM (``kill``, a cluster's preemption) ends the run as Ctrl-C does: recorded, resumable."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """``python -m runner`` and the ``runner`` command."""
     problem = problem_with(sys.argv[1:], CONF_DIR)
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(CONFIG_ERROR_EXIT_CODE)
+    signal.signal(signal.SIGTERM, stop_as_if_interrupted)
     _hydra_job()

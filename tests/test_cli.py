@@ -145,7 +145,8 @@ def test_the_adam_paper_comparisons_run_as_sweeps(cli, data_root, tmp_path, expe
     )  # one optimizer each
 
 
-def test_ctrl_c_records_the_run_as_interrupted_and_says_how_to_continue(cli, data_root, tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_records_the_run_as_interrupted_and_says_how_to_continue(data_root, tmp_path, stop):
     run_dir = tmp_path / "run"
     arguments = [*SMALL, f"data.root={data_root}", "trainer.epochs=50", f"hydra.run.dir={run_dir}"]
     process = subprocess.Popen(
@@ -155,7 +156,7 @@ def test_ctrl_c_records_the_run_as_interrupted_and_says_how_to_continue(cli, dat
     deadline = time.monotonic() + 120
     while not (run_dir / "checkpoints/last.pt").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
     assert "Traceback" not in stderr

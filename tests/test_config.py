@@ -49,7 +49,7 @@ def test_every_model_and_optimizer_builds(make_config, model, optim):
     experiment = build(cfg.model, "model")
     optimizers = experiment.configure_optimizers(build_optimizer_factory(cfg.optim))
     assert optimizers and all(isinstance(o, torch.optim.Optimizer) for o in optimizers.values())
-    assert optimizers["model"].param_groups[0]["lr"] == cfg.optim.lr
+    assert all(o.param_groups[0]["lr"] == cfg.optim.lr for o in optimizers.values())
 
 
 def test_the_digits_data_builds_loaders_of_the_configured_sizes(make_config):
