@@ -18,6 +18,7 @@ optimal discriminator D* = p_d / (p_d + p_g) (Theorem 1) and V(D*, G) = −log 4
 (Theorem 2), by numerical integration, and a small trainer that shows a real D approaches D*.
 """
 
+import copy
 import math
 from collections.abc import Callable, Iterable, Sequence
 
@@ -481,6 +482,76 @@ class Probability(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         dtype = next(self.net.parameters()).dtype
         return torch.sigmoid(self.net(x.to(dtype).view(-1, 1))).view(x.shape).to(x.dtype)
+
+
+class GANTheory(Experiment):
+    """Theorem 1 in the runner: D trained against a fixed generator approaches D*.
+
+    p_d = N(data_mean, data_std²) and a fixed p_g = N(model_mean, model_std²) are 1-D densities
+    known in closed form, so every evaluation can compare the trained discriminator with
+    D* = p_d/(p_d + p_g) and its value V(D, G) with V(D*, G) = −log 4 + 2·JS(p_d‖p_g). The
+    experiment draws its own samples: the runner's image batches only pace its steps.
+    """
+
+    def __init__(
+        self,
+        data_mean: float = 0.0,
+        data_std: float = 1.0,
+        model_mean: float = 1.0,
+        model_std: float = 1.0,
+        hidden: int = 64,
+        samples_per_step: int = 1024,
+    ) -> None:
+        super().__init__()
+        for name, value in (("data_std", data_std), ("model_std", model_std)):
+            if not value > 0:
+                raise ValueError(f"model.{name} must be > 0, got {value}")
+        check_positive(hidden=hidden, samples_per_step=samples_per_step)
+        self.data_mean, self.data_std = data_mean, data_std
+        self.model_mean, self.model_std = model_mean, model_std
+        self.samples_per_step = samples_per_step
+        self.discriminator = nn.Sequential(
+            nn.Linear(1, hidden),
+            nn.Tanh(),
+            nn.Linear(hidden, hidden),
+            nn.Tanh(),
+            nn.Linear(hidden, 1),
+        )
+
+    def configure_optimizers(self, make_optimizer: OptimizerFactory) -> dict[str, Optimizer]:
+        return {"discriminator": make_optimizer(self.discriminator.parameters())}
+
+    def training_step(self, batch: Batch, optimizers: dict[str, Optimizer]) -> dict[str, Tensor]:
+        """One ascent step of D on V, with fresh samples of p_d and p_g (the batch is unused)."""
+        n, device = self.samples_per_step, next(self.parameters()).device
+        real = torch.randn(n, 1, device=device) * self.data_std + self.data_mean
+        fake = torch.randn(n, 1, device=device) * self.model_std + self.model_mean
+        value = (
+            F.logsigmoid(self.discriminator(real)).mean()
+            + F.logsigmoid(-self.discriminator(fake)).mean()
+        )
+        optimizers["discriminator"].zero_grad(set_to_none=True)
+        (-value).backward()
+        optimizers["discriminator"].step()
+        return {"d_loss": -value.detach(), "value": value.detach()}
+
+    def evaluate(self, batches: Iterable[Batch], split: str) -> dict[str, float]:
+        """D against D* on a grid over the bulk of both densities, and V against the theorem."""
+        p_data = normal_density(self.data_mean, self.data_std)
+        p_model = normal_density(self.model_mean, self.model_std)
+        low = min(self.data_mean - 3 * self.data_std, self.model_mean - 3 * self.model_std)
+        high = max(self.data_mean + 3 * self.data_std, self.model_mean + 3 * self.model_std)
+        grid = torch.linspace(low, high, 601, dtype=torch.float64)
+        trained = Probability(copy.deepcopy(self.discriminator).cpu())  # integrals on the CPU
+        distance = (
+            (trained(grid) - optimal_discriminator(grid, p_data, p_model)).abs().mean().item()
+        )
+        return {
+            "d_error": distance,
+            "value": value_function(trained, p_data, p_model),
+            "value_at_optimum": value_at_optimum(p_data, p_model),
+            "theorem_2": -math.log(4) + 2 * js_divergence(p_data, p_model),
+        }
 
 
 def theory_check(model_means: Sequence[float] = (0.0, 0.5, 1.0, 2.0), seed: int = 0) -> list[dict]:

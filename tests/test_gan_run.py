@@ -54,3 +54,15 @@ def test_a_gan_run_writes_its_samples_and_the_parzen_likelihood(cli, tmp_path):
     assert wandb_run.summary["objective"] == summary["objective"]["value"]
     assert any(key.startswith("figures/samples") for row in wandb_run.history for key in row)
     assert any("test/parzen_ll" in row for row in wandb_run.history)
+
+
+def test_the_theory_experiment_approaches_the_optimal_discriminator(make_config, tmp_path):
+    from runner.train import run
+
+    cfg = make_config("experiment=gan_theory", "model.model_mean=0.5", "trainer.max_steps=1500", "optim=adam",
+                      "optim.lr=0.003", "data.batch_size=64")  # fmt: skip
+    error = run(cfg, tmp_path)
+    summary = json.loads((tmp_path / "summary.json").read_text())["metrics"]
+    assert error < 0.05  # mean |D − D*| over the bulk of both densities
+    assert abs(summary["val/value_at_optimum"] - summary["val/theorem_2"]) < 1e-6
+    assert abs(summary["val/value"] - summary["val/value_at_optimum"]) < 0.01
