@@ -4,6 +4,7 @@
 for Python callers that already hold a composed config.
 """
 
+import os
 import shutil
 import signal
 import sys
@@ -191,4 +192,10 @@ def main() -> None:
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(CONFIG_ERROR_EXIT_CODE)
     signal.signal(signal.SIGTERM, stop_as_if_interrupted)
-    _hydra_job()
+    try:
+        _hydra_job()
+    except ValueError as error:  # Hydra's own command-line checks (e.g. -m with --cfg)
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(CONFIG_ERROR_EXIT_CODE)

@@ -21,9 +21,9 @@ def test_help_lists_every_config_group():
         "data: digits, fashion_mnist, mnist",
         "device: auto, cpu, cuda",
         "logger: none, wandb",
-        "model: gan, gan_theory, logreg, mlp, stn",
+        "model: gan, gan_theory, logreg, mlp, stn, vae",
         "optim: adagrad, adam, adam_gan, adamax, rmsprop, sgd, sgd_nesterov",
-        "experiment: adam_logreg, adam_mlp, gan_theory",
+        "experiment: adam_bias_correction, adam_logreg, adam_mlp, gan_theory, vae_paper",
     ):
         assert line in result.stdout
 
