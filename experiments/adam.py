@@ -26,7 +26,8 @@ import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from experiments.classifier import Classifier, check_positive
+from experiments.checks import check_positive, check_sizes
+from experiments.classifier import Classifier
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
 """Parameters, or groups of parameters with their own settings, as torch.optim takes them."""
@@ -385,8 +386,7 @@ class MLP(Classifier):
             raise ValueError(f"model.dropout must be in [0, 1), got {dropout}")
         layers: list[nn.Module] = [nn.Flatten()]
         width = in_channels * image_size**2
-        for hidden in hidden_sizes:
-            check_positive(hidden_sizes=hidden)
+        for hidden in check_sizes("hidden_sizes", hidden_sizes):
             layers += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout)]
             width = hidden
         layers.append(nn.Linear(width, num_classes))

@@ -39,10 +39,3 @@ class Classifier(Experiment):
             }
 
         return mean_over_batches(batches, measure)
-
-
-def check_positive(**sizes: int) -> None:
-    """Raise ``ValueError`` naming the first model setting that is not a positive integer."""
-    for name, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"model.{name} must be a positive integer, got {value!r}")

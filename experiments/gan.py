@@ -29,7 +29,7 @@ from torch.optim import Optimizer
 from torchvision.utils import make_grid
 
 from experiments.base import Batch, Experiment, OptimizerFactory
-from experiments.classifier import check_positive
+from experiments.checks import check_positive, check_sizes
 
 GENERATOR_LOSSES = ("non_saturating", "minimax")
 NOISES = ("normal", "uniform")
@@ -93,19 +93,6 @@ class Discriminator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x.flatten(1)).squeeze(1)
-
-
-def check_sizes(name: str, sizes: Iterable[int]) -> tuple[int, ...]:
-    """``sizes`` as a tuple; ``ValueError`` naming ``model.<name>`` unless positive integers."""
-    try:
-        values = tuple(sizes)
-    except TypeError:
-        values = ()
-    if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
-        raise ValueError(
-            f"model.{name} must be a non-empty list of positive integers, got {sizes!r}"
-        )
-    return values
 
 
 def generator_loss(fake_logits: Tensor, kind: str) -> Tensor:

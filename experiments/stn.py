@@ -15,7 +15,8 @@ from torch import Tensor, nn
 from torchvision.utils import make_grid
 
 from experiments.base import Batch, flat_size
-from experiments.classifier import Classifier, check_positive
+from experiments.checks import check_positive
+from experiments.classifier import Classifier
 
 
 class SpatialTransformer(nn.Module):

@@ -26,8 +26,7 @@ from torch.optim import Optimizer
 from torchvision.utils import make_grid
 
 from experiments.base import Batch, Experiment, mean_over_batches
-from experiments.classifier import check_positive
-from experiments.gan import check_sizes
+from experiments.checks import check_positive, check_sizes
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "softplus": nn.Softplus}
 BINARIZATIONS = ("dynamic", "none")
