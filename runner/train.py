@@ -14,7 +14,8 @@ from typing import Any
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from experiments.base import Experiment
 from runner.build import build, build_loaders, build_optimizer_factory
@@ -160,9 +161,26 @@ def remove_if_only_hydra_files(run_dir: Path) -> None:
         shutil.rmtree(run_dir)
 
 
+def name_sweep_job(cfg: DictConfig) -> None:
+    """In a sweep, make each job its own W&B run: grouped by the sweep, named by its overrides.
+
+    Only what the user left unset is filled in (``logger.group``, ``logger.name``,
+    ``logger.tags``), so the dashboard groups and compares a sweep's jobs without editing.
+    """
+    hydra_config = HydraConfig.get()
+    if hydra_config.mode != RunMode.MULTIRUN:
+        return
+    overrides = list(hydra_config.overrides.task)
+    with open_dict(cfg):
+        cfg.logger.group = cfg.logger.group or str(hydra_config.sweep.dir)
+        cfg.logger.name = cfg.logger.name or (" ".join(overrides) or f"job {hydra_config.job.num}")
+        cfg.logger.tags = list(cfg.logger.tags or []) + [o[:64] for o in overrides]
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def _hydra_job(cfg: DictConfig) -> float:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    name_sweep_job(cfg)
     try:
         return run(cfg, run_dir)
     except ConfigError as error:

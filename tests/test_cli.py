@@ -163,3 +163,15 @@ def test_ctrl_c_records_the_run_as_interrupted_and_says_how_to_continue(data_roo
     assert "interrupted; continue with: python -m runner" in stderr
     assert f"resume=true hydra.run.dir={run_dir}" in stderr
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "interrupted"
+
+
+def test_each_job_of_a_sweep_is_its_own_wandb_run_grouped_by_the_sweep(cli, tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    result = cli(tmp_path / "unused", "-m", "optim=adam,sgd", f"hydra.sweep.dir={sweep_dir}",
+                 "trainer.max_steps=3", "logger=wandb", "logger.mode=offline")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    runs = [read_offline_run(sweep_dir / str(job)) for job in (0, 1)]
+    assert [run.group for run in runs] == [str(sweep_dir)] * 2
+    assert "optim=adam" in runs[0].tags and "optim=sgd" in runs[1].tags
+    assert runs[0].config["optim"]["_target_"] != runs[1].config["optim"]["_target_"]
+    assert all(run.exit_code == 0 for run in runs)
