@@ -53,8 +53,11 @@ def require_positive_number(cfg: DictConfig, key: str) -> None:
         raise ConfigError(f"{key} must be a number > 0; got {value!r}")
 
 
-def validate(cfg: DictConfig) -> None:
-    """Raise :class:`ConfigError` for the first runner setting that is not usable."""
+def validate(cfg: DictConfig) -> dict[str, Any]:
+    """The config resolved to plain containers, once every runner setting is usable.
+
+    Raises :class:`ConfigError` for the first setting that is not.
+    """
     require_int(cfg, "seed", minimum=0)
     require_bool(cfg, "resume")
     metric = _value(cfg, "objective.metric")
@@ -75,6 +78,6 @@ def validate(cfg: DictConfig) -> None:
     require_choice(cfg, "logger.mode", LOGGER_MODES)
     require_positive_number(cfg, "optim.lr")
     try:
-        OmegaConf.to_container(cfg, resolve=True)
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
     except Exception as error:  # an interpolation that does not resolve
         raise ConfigError(f"the config does not resolve: {error}".splitlines()[0]) from None

@@ -15,7 +15,7 @@ import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 
 from experiments.base import Experiment
 from runner.build import build, build_loaders, build_optimizer_factory
@@ -42,8 +42,7 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
 
     Raises :class:`ConfigError` for unusable settings before anything is written.
     """
-    validate(cfg)
-    config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
+    config = validate(cfg)
     checkpoints_dir = run_dir / "checkpoints"
     if not cfg.resume and (checkpoints_dir / "last.pt").exists():
         raise ConfigError(
