@@ -19,6 +19,11 @@ from rich.tree import Tree
 console = Console(soft_wrap=True)
 
 
+def plain_output() -> None:
+    """Print lines only: for jobs that share a terminal, whose live displays would collide."""
+    console.is_interactive = False
+
+
 def config_tree(config: Mapping[str, Any], label: str = "config") -> Tree:
     """The resolved config as a tree, one branch per group."""
     tree = Tree(f"[bold]{label}[/bold]")

@@ -37,10 +37,13 @@ def save_atomically(obj: Any, path: Path) -> None:
     _replace_atomically(path, lambda file: torch.save(obj, file))
 
 
+def write_text_atomically(text: str, path: Path) -> None:
+    _replace_atomically(path, lambda file: file.write(text.encode()))
+
+
 def write_json_atomically(obj: Any, path: Path) -> None:
     """Strict JSON: non-finite numbers are written as the strings "nan", "inf" and "-inf"."""
-    text = json.dumps(finite_or_string(obj), indent=2, allow_nan=False) + "\n"
-    _replace_atomically(path, lambda file: file.write(text.encode()))
+    write_text_atomically(json.dumps(finite_or_string(obj), indent=2, allow_nan=False) + "\n", path)
 
 
 def finite_or_string(value: Any) -> Any:

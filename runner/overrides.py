@@ -9,6 +9,7 @@ first turns either into one line, before anything runs or is written.
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException
@@ -38,31 +39,32 @@ def problem_with(arguments: list[str], conf_dir: Path) -> str | None:
     overrides = parse_overrides(arguments)
     if overrides is None:
         return None
-    group_choices = []
-    for override in overrides:
-        group = override.key_or_group
-        if override.is_delete() or not (conf_dir / group).is_dir() or override.value() is None:
-            continue
-        available = sorted(path.stem for path in (conf_dir / group).glob("*.yaml"))
-        for choice in choices(override):
-            if choice not in available:
-                return f"{group}={choice} is not an option; {group} can be one of: {', '.join(available)}"
-        if choices(override):
-            group_choices.append(f"{group}={choices(override)[0]}")
-
-    try:
-        with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        group_choices = []
+        for override in overrides:
+            group = override.key_or_group
+            # Options come from conf/ and from Hydra's plugins (hydra/launcher=joblib, ...).
+            available = sorted(loader.get_group_options(group))
+            if override.is_delete() or not available or override.value() is None:
+                continue
+            for choice in choices(override):
+                if choice not in available:
+                    return f"{group}={choice} is not an option; {group} can be one of: {', '.join(available)}"
+            if choices(override) and not group.startswith("hydra/"):
+                group_choices.append(f"{group}={choices(override)[0]}")
+        try:
             config = compose("config", overrides=group_choices)
-    except Exception:  # any config that does not compose: Hydra's own message will say why
-        return None
-    for override in overrides:
-        key = override.key_or_group
-        if override.is_add() or override.is_force_add() or override.is_delete():
-            continue
-        if key.startswith("hydra") or (conf_dir / key).is_dir():
-            continue
-        if OmegaConf.select(config, key, default=MISSING) is MISSING:
-            return unknown_key_message(config, key)
+        except Exception:  # any config that does not compose: Hydra's own message will say why
+            return None
+        for override in overrides:
+            key = override.key_or_group
+            if override.is_add() or override.is_force_add() or override.is_delete():
+                continue
+            if key.startswith("hydra") or loader.get_group_options(key):
+                continue
+            if OmegaConf.select(config, key, default=MISSING) is MISSING:
+                return unknown_key_message(config, key)
     return None
 
 

@@ -12,6 +12,8 @@ from runner.errors import ConfigError
 
 MAY_CHANGE_ON_RESUME = (
     "resume",
+    "choices",
+    "sweep",
     "trainer",
     "logger",
     "device",
@@ -41,8 +43,9 @@ def check_resumable(checkpoint: dict[str, Any], config: dict[str, Any], total_st
     if change is not None:
         key, old, new = change
         allowed = ", ".join(
-            f"{k}.*" if k in ("trainer", "logger", "device") else k
-            for k in MAY_CHANGE_ON_RESUME[1:]
+            f"{k}.*" if k in ("sweep", "trainer", "logger", "device") else k
+            for k in MAY_CHANGE_ON_RESUME
+            if k not in ("resume", "choices")
         )
         raise ConfigError(
             f"resume=true: {key} was {old!r} when this run started and is {new!r} now; "

@@ -75,6 +75,8 @@ def validate(cfg: DictConfig) -> dict[str, Any]:
     require_int(cfg, "data.val_size", minimum=1)
     require_choice(cfg, "device.type", DEVICE_TYPES)
     require_bool(cfg, "device.deterministic")
+    require_int(cfg, "device.threads", minimum=1, allow_none=True)
+    require_int(cfg, "sweep.max_failures", minimum=1, allow_none=True)
     require_choice(cfg, "logger.mode", LOGGER_MODES)
     require_positive_number(cfg, "optim.lr")
     try:

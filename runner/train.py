@@ -14,13 +14,12 @@ from typing import Any
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from experiments.base import Experiment
 from runner.build import build, build_loaders, build_optimizer_factory
 from runner.checkpoint import Checkpointer, Position, read_checkpoint
-from runner.console import console, show_config, summary_table
+from runner.console import console, plain_output, show_config, summary_table
 from runner.device import resolve_device, set_determinism
 from runner.errors import CONFIG_ERROR_EXIT_CODE, ConfigError
 from runner.files import read_json
@@ -31,6 +30,15 @@ from runner.resume import check_resumable
 from runner.run_log import RunLog
 from runner.settings import validate
 from runner.summary import write_summary
+from runner.sweep import (
+    SweepJob,
+    count_failed_jobs,
+    group_choices,
+    name_in_wandb,
+    record_failure,
+    record_skipped,
+)
+from runner.threads import available_cores, parallel_jobs, threads_per_job
 from runner.wandb_run import start_wandb
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -50,6 +58,8 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
         )
 
     device = resolve_device(cfg.device.type)
+    if cfg.device.threads is not None:
+        torch.set_num_threads(cfg.device.threads)
     set_determinism(cfg.device.deterministic)
     torch.manual_seed(cfg.seed)
     loaders = build_loaders(cfg.data, cfg.seed, device)
@@ -160,26 +170,25 @@ def remove_if_only_hydra_files(run_dir: Path) -> None:
         shutil.rmtree(run_dir)
 
 
-def name_sweep_job(cfg: DictConfig) -> None:
-    """In a sweep, make each job its own W&B run: grouped by the sweep, named by its overrides.
-
-    Only what the user left unset is filled in (``logger.group``, ``logger.name``,
-    ``logger.tags``), so the dashboard groups and compares a sweep's jobs without editing.
-    """
+def fill_in_from_hydra(cfg: DictConfig) -> None:
+    """Settings only Hydra knows: the config groups' option names and this job's CPU threads."""
     hydra_config = HydraConfig.get()
-    if hydra_config.mode != RunMode.MULTIRUN:
-        return
-    overrides = list(hydra_config.overrides.task)
+    launcher = OmegaConf.to_container(hydra_config.launcher)
     with open_dict(cfg):
-        cfg.logger.group = cfg.logger.group or str(hydra_config.sweep.dir)
-        cfg.logger.name = cfg.logger.name or (" ".join(overrides) or f"job {hydra_config.job.num}")
-        cfg.logger.tags = list(cfg.logger.tags or []) + [o[:64] for o in overrides]
+        cfg.choices = group_choices(OmegaConf.to_container(hydra_config.runtime.choices))
+        if cfg.device.threads is None:
+            cfg.device.threads = threads_per_job(launcher)
+    if parallel_jobs(launcher, available_cores()) > 1:
+        plain_output()  # jobs side by side: lines, not live progress bars over each other
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-def _hydra_job(cfg: DictConfig) -> float:
+def _hydra_job(cfg: DictConfig) -> float | None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    name_sweep_job(cfg)
+    fill_in_from_hydra(cfg)
+    job = SweepJob.current()
+    if job is not None:
+        return sweep_job(cfg, run_dir, job)
     try:
         return run(cfg, run_dir)
     except ConfigError as error:
@@ -197,6 +206,36 @@ def _hydra_job(cfg: DictConfig) -> float:
         sys.exit(INTERRUPTED_EXIT_CODE)
 
 
+def sweep_job(cfg: DictConfig, run_dir: Path, job: SweepJob) -> float | None:
+    """One job of a sweep: its objective, or None when it failed or was skipped.
+
+    A failure is recorded in the job's directory and the sweep goes on; the sweep's report
+    lists it and the sweep exits non-zero. Optuna records a job that returns None as a
+    failed trial.
+    """
+    name_in_wandb(cfg, job)
+    limit = cfg.sweep.max_failures
+    if limit is not None and count_failed_jobs(job.sweep_dir, other_than=run_dir) >= limit:
+        reason = f"not run: sweep.max_failures={limit} jobs of this sweep have failed"
+        record_skipped(run_dir, reason)
+        print(f"job {job.number} ({job.label}) {reason}", file=sys.stderr)
+        return None
+    try:
+        return run(cfg, run_dir)
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted; continue the sweep with the same command and: "
+            f"resume=true hydra.sweep.dir={job.sweep_dir}",
+            file=sys.stderr,
+        )
+        raise
+    except Exception as error:
+        record_failure(run_dir, error)
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        print(f"error: job {job.number} ({job.label}) failed: {message}", file=sys.stderr)
+        return None
+
+
 def stop_as_if_interrupted(signal_number: int, frame: object) -> None:
     """SIGTERM (``kill``, a cluster's preemption) ends the run as Ctrl-C does: recorded, resumable."""
     raise KeyboardInterrupt
@@ -211,6 +250,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, stop_as_if_interrupted)
     try:
         _hydra_job()
+    except KeyboardInterrupt:  # a sweep stopped by Ctrl-C: its job has said how to continue
+        sys.exit(INTERRUPTED_EXIT_CODE)
     except ValueError as error:  # Hydra's own command-line checks (e.g. -m with --cfg)
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise

@@ -1,0 +1,102 @@
+"""One job of a ``-m`` sweep: who it is, how W&B names it, and how its failure is recorded.
+
+A job that fails must not take the sweep down with it. Its failure is written where the
+sweep's report and a person looking at the job directory will find it (``summary.json`` with
+``status: failed``, ``traceback.txt``), and the next job starts.
+"""
+
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, open_dict
+
+from runner.errors import ConfigError
+from runner.files import read_json
+from runner.summary import write_summary
+
+
+@dataclass(frozen=True)
+class SweepJob:
+    sweep_dir: Path
+    number: int
+    overrides: tuple[str, ...]
+
+    @classmethod
+    def current(cls) -> "SweepJob | None":
+        """The job Hydra is running now, or None outside a ``-m`` sweep."""
+        hydra_config = HydraConfig.get()
+        if hydra_config.mode != RunMode.MULTIRUN:
+            return None
+        return cls(
+            Path(hydra_config.sweep.dir),
+            int(hydra_config.job.num),
+            tuple(hydra_config.overrides.task),
+        )
+
+    @property
+    def label(self) -> str:
+        return " ".join(self.overrides) or f"job {self.number}"
+
+
+def name_in_wandb(cfg: DictConfig, job: SweepJob) -> None:
+    """Make the job its own W&B run: grouped by the sweep, named and tagged by its overrides.
+
+    Only what the user left unset is filled in (``logger.group``, ``logger.name``,
+    ``logger.tags``), so the dashboard groups and compares a sweep's jobs without editing.
+    """
+    with open_dict(cfg):
+        cfg.logger.group = cfg.logger.group or str(job.sweep_dir)
+        cfg.logger.name = cfg.logger.name or job.label
+        cfg.logger.tags = list(cfg.logger.tags or []) + [o[:64] for o in job.overrides]
+
+
+def count_failed_jobs(sweep_dir: Path, other_than: Path) -> int:
+    """Jobs of the sweep whose ``summary.json`` says they failed, leaving out ``other_than``."""
+    return sum(
+        1
+        for summary in sweep_dir.glob("**/summary.json")
+        if summary.parent != other_than and read_json(summary).get("status") == "failed"
+    )
+
+
+def describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+def record_failure(run_dir: Path, error: Exception) -> None:
+    """``traceback.txt`` for a crash, and a failed ``summary.json`` if the run wrote none.
+
+    A run that failed while training has already written its summary, with the metrics it
+    reached; one that failed before (a bad setting) gets a summary with the error alone.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not isinstance(error, ConfigError):
+        text = "".join(traceback.format_exception(error))
+        (run_dir / "traceback.txt").write_text(text, encoding="utf-8")
+    summary = read_json(run_dir / "summary.json")
+    if summary.get("status") != "failed" or summary.get("error") != describe(error):
+        write_summary(
+            run_dir / "summary.json", status="failed", run_dir=str(run_dir), error=describe(error)
+        )
+
+
+def record_skipped(run_dir: Path, reason: str) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_summary(run_dir / "summary.json", status="skipped", run_dir=str(run_dir), error=reason)
+
+
+def group_choices(hydra_choices: dict[str, Any]) -> dict[str, Any]:
+    """The option chosen in each of the runner's config groups (``optim: adam``, ...).
+
+    The resolved config holds what an option sets, not its name; with the names in the
+    W&B config the dashboard can group and filter runs by optimizer, model or data.
+    """
+    return {
+        group: option
+        for group, option in hydra_choices.items()
+        if option is not None and not group.startswith("hydra")
+    }

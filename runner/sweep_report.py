@@ -1,0 +1,205 @@
+"""The end of a sweep: every job's outcome in one table, best first, and in two files.
+
+A Hydra callback, so it runs once in the process that launched the sweep whatever the
+launcher and sweeper: basic, joblib, submitit or Optuna. It reads what each job left in its
+directory (``.hydra/overrides.yaml``, ``summary.json``) rather than what the launcher returns,
+so a rerun of a sweep with ``resume=true`` reports every job, this session's and earlier ones.
+"""
+
+import csv
+import io
+import math
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+from rich.table import Table
+
+from runner.console import console, format_value
+from runner.files import read_json, write_json_atomically, write_text_atomically
+
+SWEEP_FAILED_EXIT_CODE = 1
+TABLE_METRICS = 4  # key metrics shown beside the objective; the files hold them all
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    number: int
+    overrides: list[str]
+    status: str  # completed | failed | interrupted | skipped | unfinished
+    run_dir: Path
+    objective: str | None = None
+    mode: str | None = None
+    value: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    wall_time_s: float | None = None
+    error: str | None = None
+
+
+def as_number(value: Any) -> float | None:
+    """A number from ``summary.json``, where non-finite ones are stored as "nan" or "inf"."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def read_outcome(hydra_dir: Path) -> JobOutcome:
+    """The outcome of the job whose Hydra files are in ``hydra_dir``."""
+    run_dir = hydra_dir.parent
+    overrides = [str(o) for o in OmegaConf.load(hydra_dir / "overrides.yaml")]
+    number = int(OmegaConf.load(hydra_dir / "hydra.yaml").hydra.job.num)
+    summary = read_json(run_dir / "summary.json")
+    objective = summary.get("objective") or {}
+    return JobOutcome(
+        number=number,
+        overrides=overrides,
+        status=summary.get("status", "unfinished"),
+        run_dir=run_dir,
+        objective=objective.get("metric"),
+        mode=objective.get("mode"),
+        value=as_number(objective.get("value")),
+        metrics={name: as_number(v) for name, v in summary.get("metrics", {}).items()},
+        wall_time_s=as_number(summary.get("wall_time_s")),
+        error=summary.get("error"),
+    )
+
+
+def read_outcomes(sweep_dir: Path) -> list[JobOutcome]:
+    """Every job under ``sweep_dir``, in job order."""
+    hydra_dirs = [p.parent for p in sweep_dir.glob("**/.hydra/hydra.yaml")]
+    return sorted((read_outcome(d) for d in hydra_dirs), key=lambda job: job.number)
+
+
+def best_first(jobs: Sequence[JobOutcome]) -> list[JobOutcome]:
+    """Completed jobs from the best objective to the worst, then the rest in job order."""
+
+    def rank(job: JobOutcome) -> tuple[int, float, int]:
+        if job.status != "completed":
+            return (2, 0.0, job.number)
+        if job.value is None or not math.isfinite(job.value):
+            return (1, 0.0, job.number)
+        return (0, -job.value if job.mode == "max" else job.value, job.number)
+
+    return sorted(jobs, key=rank)
+
+
+def common_overrides(jobs: Sequence[JobOutcome]) -> list[str]:
+    """Overrides every job shares: said once, so each row shows only what varies."""
+    if not jobs:
+        return []
+    shared = set(jobs[0].overrides).intersection(*(job.overrides for job in jobs[1:]))
+    return [o for o in jobs[0].overrides if o in shared] if len(jobs) > 1 else []
+
+
+def metric_names(jobs: Sequence[JobOutcome]) -> list[str]:
+    return sorted({name for job in jobs for name in job.metrics})
+
+
+def key_metrics(jobs: Sequence[JobOutcome]) -> list[str]:
+    """The test metrics (else validation ones) other than the objective, for the table."""
+    objectives = {job.objective for job in jobs}
+    names = [n for n in metric_names(jobs) if n not in objectives]
+    tested = [n for n in names if n.startswith("test/")]
+    return (tested or [n for n in names if n.startswith("val/")])[:TABLE_METRICS]
+
+
+def main_objective(jobs: Sequence[JobOutcome]) -> tuple[str | None, str | None]:
+    """The objective most jobs report, with its mode."""
+    named = Counter((job.objective, job.mode) for job in jobs if job.objective)
+    return named.most_common(1)[0][0] if named else (None, None)
+
+
+def sweep_table(jobs: Sequence[JobOutcome]) -> Table:
+    shared = common_overrides(jobs)
+    metric, mode = main_objective(jobs)
+    table = Table(
+        title=f"sweep: {len(jobs)} jobs, best first",
+        caption=f"every job: {' '.join(shared)}" if shared else None,
+        header_style="bold",
+    )
+    table.add_column("job", justify="right")
+    table.add_column("overrides")
+    table.add_column("status")
+    table.add_column(f"{metric} ({mode})" if metric else "objective", justify="right")
+    names = key_metrics(jobs)
+    for name in names:
+        table.add_column(name, justify="right")
+    table.add_column("time", justify="right")
+    for rank, job in enumerate(jobs):
+        varying = " ".join(o for o in job.overrides if o not in shared)
+        status = job.status if job.status == "completed" else f"[red]{job.status}[/red]"
+        row = [str(job.number), varying, status, show(job.value)]
+        row += [show(job.metrics.get(name)) for name in names]
+        row.append("" if job.wall_time_s is None else f"{job.wall_time_s:.0f} s")
+        best = rank == 0 and job.status == "completed"
+        table.add_row(*row, style="bold green" if best else None)
+    return table
+
+
+def show(value: float | None) -> str:
+    return "" if value is None else format_value(value)
+
+
+def as_record(job: JobOutcome) -> dict[str, Any]:
+    return {
+        "job": job.number,
+        "overrides": job.overrides,
+        "status": job.status,
+        "objective": {"metric": job.objective, "mode": job.mode, "value": job.value},
+        "metrics": job.metrics,
+        "wall_time_s": job.wall_time_s,
+        "error": job.error,
+        "run_dir": str(job.run_dir),
+    }
+
+
+def write_sweep_summary(jobs: Sequence[JobOutcome], sweep_dir: Path) -> None:
+    """``sweep_summary.json`` and ``sweep_summary.csv``: the table's rows with every metric."""
+    counts = Counter(job.status for job in jobs)
+    write_json_atomically(
+        {"sweep_dir": str(sweep_dir), "counts": dict(counts), "jobs": [as_record(j) for j in jobs]},
+        sweep_dir / "sweep_summary.json",
+    )
+    names = metric_names(jobs)
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(
+        ["job", "overrides", "status", "objective", "mode", "value", "wall_time_s", "error", *names]
+    )
+    for job in jobs:
+        writer.writerow(
+            [job.number, " ".join(job.overrides), job.status, job.objective, job.mode,
+             job.value, job.wall_time_s, job.error, *(job.metrics.get(n) for n in names)]
+        )  # fmt: skip
+    write_text_atomically(text.getvalue(), sweep_dir / "sweep_summary.csv")
+
+
+class SweepReport(Callback):
+    """Registered in ``conf/config.yaml`` under ``hydra.callbacks``."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        jobs = best_first(read_outcomes(sweep_dir))
+        if not jobs:
+            return
+        write_sweep_summary(jobs, sweep_dir)
+        console.print(sweep_table(jobs))
+        console.print(f"sweep summary: {sweep_dir / 'sweep_summary.csv'} (and .json)")
+        not_completed = [job for job in jobs if job.status != "completed"]
+        if not_completed:
+            listed = "; ".join(
+                f"job {j.number} {j.status}: {j.error or 'no summary'}" for j in not_completed
+            )
+            print(
+                f"error: {len(not_completed)} of {len(jobs)} jobs did not complete ({listed})",
+                file=sys.stderr,
+            )
+            # Callbacks' exceptions become warnings in Hydra; SystemExit is how a callback
+            # makes the sweep's exit status say that jobs failed.
+            raise SystemExit(SWEEP_FAILED_EXIT_CODE)
