@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 from torch.optim import Optimizer
 
 from runner.data import ImageSet, TensorLoader, make_splits
+from runner.distorted import distort_splits, epoch_distortion
 from runner.errors import ConfigError
 from runner.loop import Loaders
 
@@ -57,10 +58,21 @@ def build_optimizer_factory(node: DictConfig) -> Callable[[Iterable[Any]], Optim
 def build_loaders(data: DictConfig, seed: int, device: torch.device) -> Loaders:
     """The dataset of ``data.dataset``, split and batched as ``data`` says, on ``device``."""
     train, test = build(data.dataset, "data")
-    check_shape(train, data)
     splits = make_splits(train, test, data.val_size, device)
+    each_epoch = data.resample_each_epoch and data.distortion != "none"
+    splits = distort_splits(splits, data.distortion, data.distortion_seed, each_epoch)
+    check_shape(splits.test, data)
     return Loaders(
-        train=TensorLoader(splits.train, data.batch_size, shuffle=True, seed=seed, drop_last=True),
+        train=TensorLoader(
+            splits.train,
+            data.batch_size,
+            shuffle=True,
+            seed=seed,
+            drop_last=True,
+            images_for_epoch=epoch_distortion(data.distortion, data.distortion_seed)
+            if each_epoch
+            else None,
+        ),  # fmt: skip
         val=TensorLoader(splits.val, data.eval_batch_size, shuffle=False),
         test=TensorLoader(splits.test, data.eval_batch_size, shuffle=False),
     )

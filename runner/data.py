@@ -5,7 +5,7 @@ device once; a batch is one gather by a slice of a seeded permutation and one co
 float. There is no per-sample Python work and no worker process in the hot loop.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -65,11 +65,17 @@ def make_splits(train: ImageSet, test: ImageSet, val_size: int, device: torch.de
     return Splits(fit.to(device), val.to(device), test.to(device))
 
 
+EpochImages = Callable[[Tensor, int], Tensor]
+"""Given a split's images and an epoch, the images to train on in that epoch."""
+
+
 class TensorLoader:
     """Batches of an :class:`ImageSet`, as floats in [0, 1], in a seeded order per epoch.
 
     The order of epoch ``e`` depends only on ``(seed, e)``, so a resumed run that knows its
     epoch and batch position draws exactly the batches an uninterrupted run would have drawn.
+    ``images_for_epoch``, when given, makes each epoch's images afresh from the split's (a
+    distortion drawn anew, seeded by the epoch), for the whole split at once.
     """
 
     def __init__(
@@ -80,6 +86,7 @@ class TensorLoader:
         shuffle: bool,
         seed: int = 0,
         drop_last: bool = False,
+        images_for_epoch: EpochImages | None = None,
     ) -> None:
         if batch_size < 1:
             raise ConfigError(f"data.batch_size must be a positive integer; got {batch_size}")
@@ -88,6 +95,15 @@ class TensorLoader:
         self.shuffle = shuffle
         self.seed = seed
         self.drop_last = drop_last and len(data) >= batch_size
+        self.images_for_epoch = images_for_epoch
+        self._epoch_images: tuple[int, Tensor] | None = None
+
+    def images(self, epoch: int) -> Tensor:
+        if self.images_for_epoch is None:
+            return self.data.images
+        if self._epoch_images is None or self._epoch_images[0] != epoch:
+            self._epoch_images = (epoch, self.images_for_epoch(self.data.images, epoch))
+        return self._epoch_images[1]
 
     def __len__(self) -> int:
         """Batches per epoch."""
@@ -103,10 +119,10 @@ class TensorLoader:
 
     def batches(self, epoch: int = 0, start: int = 0) -> Iterator[Batch]:
         """The batches of ``epoch``, from batch number ``start`` on."""
-        order = self.order(epoch)
+        order, images = self.order(epoch), self.images(epoch)
         for number in range(start, len(self)):
             indices = order[number * self.batch_size : (number + 1) * self.batch_size]
-            yield self.data.images[indices].float().div_(255), self.data.labels[indices]
+            yield images[indices].float().div_(255), self.data.labels[indices]
 
     def __iter__(self) -> Iterator[Batch]:
         return self.batches()

@@ -9,6 +9,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from runner.device import DEVICE_TYPES
+from runner.distortions import DISTORTIONS
 from runner.errors import ConfigError
 from runner.wandb_run import LOGGER_MODES
 
@@ -73,6 +74,9 @@ def validate(cfg: DictConfig) -> dict[str, Any]:
     require_int(cfg, "data.batch_size", minimum=1)
     require_int(cfg, "data.eval_batch_size", minimum=1)
     require_int(cfg, "data.val_size", minimum=1)
+    require_choice(cfg, "data.distortion", DISTORTIONS)
+    require_int(cfg, "data.distortion_seed", minimum=0)
+    require_bool(cfg, "data.resample_each_epoch")
     require_choice(cfg, "device.type", DEVICE_TYPES)
     require_bool(cfg, "device.deterministic")
     require_int(cfg, "device.threads", minimum=1, allow_none=True)

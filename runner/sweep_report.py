@@ -39,6 +39,7 @@ class JobOutcome:
     metrics: dict[str, float] = field(default_factory=dict)
     wall_time_s: float | None = None
     error: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)  # those a sweep table asks for
 
 
 def as_number(value: Any) -> float | None:
@@ -49,9 +50,12 @@ def as_number(value: Any) -> float | None:
         return None
 
 
-def read_outcome(hydra_dir: Path) -> JobOutcome:
-    """The outcome of the job whose Hydra files are in ``hydra_dir``."""
+def read_outcome(hydra_dir: Path, setting_keys: Sequence[str] = ()) -> JobOutcome:
+    """The outcome of the job whose Hydra files are in ``hydra_dir``, with its settings of
+    ``setting_keys``."""
     run_dir = hydra_dir.parent
+    config = OmegaConf.load(hydra_dir / "config.yaml") if setting_keys else None
+    settings = {key: OmegaConf.select(config, key) for key in setting_keys}
     overrides = [str(o) for o in OmegaConf.load(hydra_dir / "overrides.yaml")]
     number = int(OmegaConf.load(hydra_dir / "hydra.yaml").hydra.job.num)
     summary = read_json(run_dir / "summary.json")
@@ -67,13 +71,15 @@ def read_outcome(hydra_dir: Path) -> JobOutcome:
         metrics={name: as_number(v) for name, v in summary.get("metrics", {}).items()},
         wall_time_s=as_number(summary.get("wall_time_s")),
         error=summary.get("error"),
+        settings=settings,
     )
 
 
-def read_outcomes(sweep_dir: Path) -> list[JobOutcome]:
+def read_outcomes(sweep_dir: Path, setting_keys: Sequence[str] = ()) -> list[JobOutcome]:
     """Every job under ``sweep_dir``, in job order."""
     hydra_dirs = [p.parent for p in sweep_dir.glob("**/.hydra/hydra.yaml")]
-    return sorted((read_outcome(d) for d in hydra_dirs), key=lambda job: job.number)
+    jobs = (read_outcome(d, setting_keys) for d in hydra_dirs)
+    return sorted(jobs, key=lambda job: job.number)
 
 
 def best_first(jobs: Sequence[JobOutcome]) -> list[JobOutcome]:
@@ -124,7 +130,7 @@ def sweep_table(jobs: Sequence[JobOutcome]) -> Table:
         header_style="bold",
     )
     table.add_column("job", justify="right")
-    table.add_column("overrides")
+    table.add_column("overrides", overflow="fold")
     table.add_column("status")
     table.add_column(f"{metric} ({mode})" if metric else "objective", justify="right")
     names = key_metrics(jobs)
@@ -146,6 +152,64 @@ def show(value: float | None) -> str:
     return "" if value is None else format_value(value)
 
 
+@dataclass(frozen=True)
+class CrossTable:
+    """One metric by the settings of two axes, as a paper's table lays out its results.
+
+    ``sweep.table`` in the config: ``rows`` (a setting), ``columns`` (one or more settings,
+    whose values together name a column, e.g. ``"true cnn"``), ``metric``, and
+    ``offset + scale · metric`` as the value shown (100 and -100 turn an accuracy into an
+    error in %); ``labels`` renames columns.
+    """
+
+    rows: str
+    columns: list[str]
+    metric: str
+    title: str = ""
+    scale: float = 1.0
+    offset: float = 0.0
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def settings(self) -> list[str]:
+        return [self.rows, *self.columns]
+
+    def cells(self, jobs: Sequence[JobOutcome]) -> dict[tuple[str, str], float | None]:
+        """(row, column) → value, over the jobs in job order; None where a job did not complete."""
+        cells: dict[tuple[str, str], float | None] = {}
+        for job in sorted(jobs, key=lambda job: job.number):
+            row = as_label(job.settings.get(self.rows))
+            column = " ".join(as_label(job.settings.get(key)) for key in self.columns)
+            column = self.labels.get(column, column)
+            measured = job.metrics.get(self.metric) if job.status == "completed" else None
+            cells[row, column] = None if measured is None else self.offset + self.scale * measured
+        return cells
+
+    def rich_table(self, jobs: Sequence[JobOutcome]) -> Table:
+        cells = self.cells(jobs)
+        rows = list(dict.fromkeys(row for row, _ in cells))
+        columns = list(dict.fromkeys(column for _, column in cells))
+        table = Table(title=self.title or self.metric, header_style="bold")
+        table.add_column(self.rows)
+        for column in columns:
+            table.add_column(column, justify="right")
+        for row in rows:
+            values = [cells.get((row, column)) for column in columns]
+            table.add_row(row, *("" if v is None else f"{v:.2f}" for v in values))
+        return table
+
+    def records(self, jobs: Sequence[JobOutcome]) -> list[dict[str, Any]]:
+        return [
+            {"row": row, "column": column, "value": value}
+            for (row, column), value in self.cells(jobs).items()
+        ]
+
+
+def as_label(value: Any) -> str:
+    """A setting's value as it is written in YAML and on the command line."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def as_record(job: JobOutcome) -> dict[str, Any]:
     return {
         "job": job.number,
@@ -159,13 +223,18 @@ def as_record(job: JobOutcome) -> dict[str, Any]:
     }
 
 
-def write_sweep_summary(jobs: Sequence[JobOutcome], sweep_dir: Path) -> None:
+def write_sweep_summary(
+    jobs: Sequence[JobOutcome], sweep_dir: Path, cross_table: CrossTable | None = None
+) -> None:
     """``sweep_summary.json`` and ``sweep_summary.csv``: the table's rows with every metric."""
-    counts = Counter(job.status for job in jobs)
-    write_json_atomically(
-        {"sweep_dir": str(sweep_dir), "counts": dict(counts), "jobs": [as_record(j) for j in jobs]},
-        sweep_dir / "sweep_summary.json",
-    )
+    summary: dict[str, Any] = {
+        "sweep_dir": str(sweep_dir),
+        "counts": dict(Counter(job.status for job in jobs)),
+        "jobs": [as_record(job) for job in jobs],
+    }
+    if cross_table is not None:
+        summary["table"] = {"title": cross_table.title, "cells": cross_table.records(jobs)}
+    write_json_atomically(summary, sweep_dir / "sweep_summary.json")
     names = metric_names(jobs)
     text = io.StringIO()
     writer = csv.writer(text)
@@ -185,11 +254,15 @@ class SweepReport(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        jobs = best_first(read_outcomes(sweep_dir))
+        table_config = OmegaConf.select(config, "sweep.table")
+        cross_table = CrossTable(**OmegaConf.to_container(table_config)) if table_config else None
+        jobs = best_first(read_outcomes(sweep_dir, cross_table.settings if cross_table else ()))
         if not jobs:
             return
-        write_sweep_summary(jobs, sweep_dir)
+        write_sweep_summary(jobs, sweep_dir, cross_table)
         console.print(sweep_table(jobs))
+        if cross_table is not None:
+            console.print(cross_table.rich_table(jobs))
         console.print(f"sweep summary: {sweep_dir / 'sweep_summary.csv'} (and .json)")
         not_completed = [job for job in jobs if job.status != "completed"]
         if not_completed:

@@ -21,6 +21,7 @@ from runner.build import build, build_loaders, build_optimizer_factory
 from runner.checkpoint import Checkpointer, Position, read_checkpoint
 from runner.console import console, plain_output, show_config, summary_table
 from runner.device import resolve_device, set_determinism
+from runner.distorted import register_resolvers
 from runner.errors import CONFIG_ERROR_EXIT_CODE, ConfigError
 from runner.files import read_json
 from runner.loop import Loaders, Objective, Schedule, evaluate, fit
@@ -42,6 +43,7 @@ from runner.threads import available_cores, parallel_jobs, threads_per_job
 from runner.wandb_run import start_wandb
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+register_resolvers()  # before any config is composed
 INTERRUPTED_EXIT_CODE = 130  # as a shell reports a command stopped by Ctrl-C
 
 

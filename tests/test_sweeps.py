@@ -191,7 +191,7 @@ def sweep_jobs(experiment: str) -> list[list[str]]:
 @pytest.mark.parametrize(
     "experiment, expected_jobs",
     [("adam_logreg", 3), ("adam_mlp", 4), ("adam_bias_correction", 60), ("gan_theory", 4),
-     ("vae_paper", 5)],
+     ("vae_paper", 5), ("stn_table1", 16)],
 )  # fmt: skip
 def test_every_paper_experiment_is_a_sweep_of_valid_jobs(experiment, expected_jobs):
     assert {path.stem for path in (CONF_DIR / "experiment").glob("*.yaml")} >= {experiment}
@@ -204,7 +204,8 @@ def test_every_paper_experiment_is_a_sweep_of_valid_jobs(experiment, expected_jo
 
 
 def test_every_experiment_config_is_covered():
-    covered = {"adam_logreg", "adam_mlp", "adam_bias_correction", "gan_theory", "vae_paper"}
+    covered = {"adam_logreg", "adam_mlp", "adam_bias_correction", "gan_theory", "vae_paper",
+               "stn_table1"}  # fmt: skip
     assert {path.stem for path in (CONF_DIR / "experiment").glob("*.yaml")} <= covered
 
 
@@ -240,3 +241,24 @@ def test_a_job_gets_its_share_of_the_cores():
     assert threads_per_job({"n_jobs": cores}) == 1
     assert threads_per_job({"n_jobs": 2}) == (max(1, cores // 2) if cores > 1 else None)
     assert threads_per_job({"cpus_per_task": 3, "n_jobs": 1}) == 3
+
+
+def hydra_config(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("config", overrides=list(overrides), return_hydra_config=True).hydra
+
+
+def test_the_slurm_example_asks_for_a_gpu_cpus_and_time_and_threads_follow_it():
+    launcher = hydra_config("hydra/launcher=slurm", "hydra.launcher.partition=gpu").launcher
+    assert launcher._target_.endswith("SlurmLauncher")
+    assert (launcher.partition, launcher.gpus_per_node, launcher.timeout_min) == ("gpu", 1, 240)
+    assert threads_per_job(OmegaConf.to_container(launcher)) == launcher.cpus_per_task == 8
+
+
+@pytest.mark.parametrize("search", ["stn", "logreg", "mlp", "gan", "vae"])
+@pytest.mark.parametrize("mode", ["max", "min"])
+def test_each_search_optimises_the_objective_in_its_direction(search, mode):
+    sweeper = hydra_config(f"search={search}", f"objective.mode={mode}").sweeper
+    assert sweeper._target_.endswith("OptunaSweeper")
+    assert sweeper.direction == f"{mode}imize"
+    assert sweeper.params and sweeper.max_failure_rate == 1.0

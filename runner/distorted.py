@@ -1,0 +1,60 @@
+"""Distorted datasets (STN paper, Table 1): which seed distorts which split, once or per epoch.
+
+The test and validation sets are distorted once, with seeds that depend only on
+``data.distortion_seed``: every run, whatever its own seed, is measured on the same images.
+The training set is distorted once as well, or afresh at the start of every epoch
+(``data.resample_each_epoch``) with a seed drawn from the epoch, so a resumed run sees the
+images an uninterrupted one would have.
+"""
+
+from omegaconf import OmegaConf
+from torch import Tensor
+
+from runner.data import EpochImages, ImageSet, Splits
+from runner.distortions import DISTORTIONS, distort, output_size
+
+SPLIT_STREAMS = {"test": 0, "val": 1, "train": 2}
+
+
+def split_seed(distortion_seed: int, split: str, epoch: int = 0) -> int:
+    """The seed that distorts ``split`` (in ``epoch``, when training images are redrawn)."""
+    return (distortion_seed * 1_000_003 + SPLIT_STREAMS[split]) * 1_000_003 + epoch
+
+
+def distorted(images: ImageSet, kind: str, seed: int) -> ImageSet:
+    return ImageSet(distort(images.images, kind, seed), images.labels)
+
+
+def distort_splits(splits: Splits, kind: str, distortion_seed: int, each_epoch: bool) -> Splits:
+    """Validation and test distorted once; training once too, unless it is redrawn each epoch."""
+    if kind == "none":
+        return splits
+    train = (
+        splits.train
+        if each_epoch
+        else distorted(splits.train, kind, split_seed(distortion_seed, "train"))
+    )
+    return Splits(
+        train,
+        distorted(splits.val, kind, split_seed(distortion_seed, "val")),
+        distorted(splits.test, kind, split_seed(distortion_seed, "test")),
+    )
+
+
+def epoch_distortion(kind: str, distortion_seed: int) -> EpochImages:
+    """The training images of each epoch, distorted with that epoch's seed."""
+
+    def images_for_epoch(images: Tensor, epoch: int) -> Tensor:
+        return distort(images, kind, split_seed(distortion_seed, "train", epoch))
+
+    return images_for_epoch
+
+
+def distorted_size(kind: str, image_size: int) -> int:
+    """``${distorted_size:${data.distortion},28}`` in ``conf/data/``: the side of the images
+    a model receives, so ``data.distortion=rts`` gives 42×42 models without other edits."""
+    return output_size(kind, image_size) if kind in DISTORTIONS else image_size
+
+
+def register_resolvers() -> None:
+    OmegaConf.register_new_resolver("distorted_size", distorted_size, replace=True)
