@@ -62,6 +62,7 @@ def build_loaders(data: DictConfig, seed: int, device: torch.device) -> Loaders:
     each_epoch = data.resample_each_epoch and data.distortion != "none"
     splits = distort_splits(splits, data.distortion, data.distortion_seed, each_epoch)
     check_shape(splits.test, data)
+    redistort = epoch_distortion(data.distortion, data.distortion_seed) if each_epoch else None
     return Loaders(
         train=TensorLoader(
             splits.train,
@@ -69,10 +70,8 @@ def build_loaders(data: DictConfig, seed: int, device: torch.device) -> Loaders:
             shuffle=True,
             seed=seed,
             drop_last=True,
-            images_for_epoch=epoch_distortion(data.distortion, data.distortion_seed)
-            if each_epoch
-            else None,
-        ),  # fmt: skip
+            images_for_epoch=redistort,
+        ),
         val=TensorLoader(splits.val, data.eval_batch_size, shuffle=False),
         test=TensorLoader(splits.test, data.eval_batch_size, shuffle=False),
     )

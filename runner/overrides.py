@@ -41,11 +41,13 @@ def problem_with(arguments: list[str], conf_dir: Path) -> str | None:
         return None
     with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
         loader = GlobalHydra.instance().config_loader()
-        group_choices = []
+        group_choices, groups = [], set()
         for override in overrides:
             group = override.key_or_group
             # Options come from conf/ and from Hydra's plugins (hydra/launcher=joblib, ...).
             available = sorted(loader.get_group_options(group))
+            if available:
+                groups.add(group)
             if override.is_delete() or not available or override.value() is None:
                 continue
             for choice in choices(override):
@@ -61,7 +63,7 @@ def problem_with(arguments: list[str], conf_dir: Path) -> str | None:
             key = override.key_or_group
             if override.is_add() or override.is_force_add() or override.is_delete():
                 continue
-            if key.startswith("hydra") or loader.get_group_options(key):
+            if key.startswith("hydra") or key in groups:
                 continue
             if OmegaConf.select(config, key, default=MISSING) is MISSING:
                 return unknown_key_message(config, key)

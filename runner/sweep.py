@@ -14,7 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 
-from runner.errors import ConfigError
+from runner.errors import ConfigError, describe_error
 from runner.files import read_json
 from runner.summary import write_summary
 
@@ -63,10 +63,6 @@ def count_failed_jobs(sweep_dir: Path, other_than: Path) -> int:
     )
 
 
-def describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
-
-
 def record_failure(run_dir: Path, error: Exception) -> None:
     """``traceback.txt`` for a crash, and a failed ``summary.json`` if the run wrote none.
 
@@ -78,9 +74,10 @@ def record_failure(run_dir: Path, error: Exception) -> None:
         text = "".join(traceback.format_exception(error))
         (run_dir / "traceback.txt").write_text(text, encoding="utf-8")
     summary = read_json(run_dir / "summary.json")
-    if summary.get("status") != "failed" or summary.get("error") != describe(error):
+    error_text = describe_error(error)
+    if summary.get("status") != "failed" or summary.get("error") != error_text:
         write_summary(
-            run_dir / "summary.json", status="failed", run_dir=str(run_dir), error=describe(error)
+            run_dir / "summary.json", status="failed", run_dir=str(run_dir), error=error_text
         )
 
 

@@ -97,10 +97,10 @@ def best_first(jobs: Sequence[JobOutcome]) -> list[JobOutcome]:
 
 def common_overrides(jobs: Sequence[JobOutcome]) -> list[str]:
     """Overrides every job shares: said once, so each row shows only what varies."""
-    if not jobs:
+    if len(jobs) < 2:
         return []
     shared = set(jobs[0].overrides).intersection(*(job.overrides for job in jobs[1:]))
-    return [o for o in jobs[0].overrides if o in shared] if len(jobs) > 1 else []
+    return [o for o in jobs[0].overrides if o in shared]
 
 
 def metric_names(jobs: Sequence[JobOutcome]) -> list[str]:

@@ -22,7 +22,7 @@ from runner.checkpoint import Checkpointer, Position, read_checkpoint
 from runner.console import console, plain_output, show_config, summary_table
 from runner.device import resolve_device, set_determinism
 from runner.distorted import register_resolvers
-from runner.errors import CONFIG_ERROR_EXIT_CODE, ConfigError
+from runner.errors import CONFIG_ERROR_EXIT_CODE, ConfigError, describe_error
 from runner.files import read_json
 from runner.loop import Loaders, Objective, Schedule, evaluate, fit
 from runner.metrics import MetricsFile, RunningMeans
@@ -108,7 +108,7 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
         value = objective_value(log.final_metrics(), objective)
     except BaseException as error:
         status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
-        ending["error"] = f"{type(error).__name__}: {error}"
+        ending["error"] = describe_error(error)
         close(log, run_dir, status, ending, position)
         raise
     ending["objective"] = {"metric": objective.metric, "mode": objective.mode, "value": value}

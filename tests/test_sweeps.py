@@ -262,3 +262,15 @@ def test_each_search_optimises_the_objective_in_its_direction(search, mode):
     assert sweeper._target_.endswith("OptunaSweeper")
     assert sweeper.direction == f"{mode}imize"
     assert sweeper.params and sweeper.max_failure_rate == 1.0
+
+
+def test_an_optuna_search_space_can_be_given_on_the_command_line(cli, tmp_path):
+    result, sweep_dir = sweep(
+        cli, tmp_path, "hydra/sweeper=optuna_objective", "hydra.sweeper.n_trials=2",
+        "optim.lr=tag(log, interval(1e-4, 1e-2))", "data.batch_size=choice(32, 64)",
+        "trainer.max_steps=3",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    found = OmegaConf.load(sweep_dir / "optimization_results.yaml")
+    assert set(found.best_params) == {"optim.lr", "data.batch_size"}
+    assert 1e-4 <= found.best_params["optim.lr"] <= 1e-2
