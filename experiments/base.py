@@ -1,12 +1,15 @@
 """The small face every experiment shows the runner.
 
-The runner owns the loop (data order, devices, logging, checkpoints); an experiment owns the
-science (models, losses, how one optimisation step is taken, what is measured). An experiment
-owns its backward pass and optimizer steps so that schemes like a GAN's alternating updates
-need no special case in the runner.
+The runner owns the loop (data order, devices, logging, checkpoints) and how an optimisation
+step is taken; an experiment owns the science (models, losses, which optimizer steps on which
+loss and when, what is measured). ``training_step`` computes a loss and hands it to
+:meth:`Experiment.optimizer_step`, so schemes like a GAN's alternating updates need no special
+case in the runner, and the runner can still wrap every step (mixed precision, clipping,
+accumulation, schedules, gradient sync across processes) in one place.
 """
 
 from collections.abc import Callable, Iterable
+from typing import ClassVar, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -18,16 +21,61 @@ Batch = tuple[Tensor, Tensor]
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
 """Builds an optimizer over the given parameters with the settings the user chose."""
 
+SPLITS = ("train", "val", "test")
+
+
+class StepService(Protocol):
+    """Takes one optimisation step of ``optimizer`` on ``loss``."""
+
+    def __call__(self, loss: Tensor, optimizer: Optimizer) -> None: ...
+
+
+def plain_step(loss: Tensor, optimizer: Optimizer) -> None:
+    """One optimisation step in plain PyTorch: clear the gradients, backpropagate, step.
+
+    The gradients are cleared before the backward pass, not after the step, so that gradients
+    another loss left behind (a GAN's generator loss reaches D's parameters too) never leak
+    into this step.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
 
 class Experiment(nn.Module):
-    """Base class of the experiments: models, losses and metrics of one paper."""
+    """Base class of the experiments: models, losses and metrics of one paper.
+
+    Subclasses declare the metrics they measure in ``training_metrics`` (what
+    ``training_step`` returns) and ``evaluation_metrics`` (what ``evaluate`` returns), so the
+    runner can check a run's objective names one of them before it trains.
+    """
+
+    training_metrics: ClassVar[tuple[str, ...]] = ()
+    evaluation_metrics: ClassVar[tuple[str, ...]] = ()
+    step_service: StepService | None = None
+    """How :meth:`optimizer_step` steps: None is :func:`plain_step`; the runner sets its own."""
+
+    def metric_names(self, split: str) -> tuple[str, ...]:
+        """The names of the metrics measured on ``split`` (``"train"``, ``"val"`` or ``"test"``)."""
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+        return self.training_metrics if split == "train" else self.evaluation_metrics
+
+    def use_step_service(self, service: StepService | None) -> None:
+        """Take every optimisation step through ``service`` (None: :func:`plain_step`)."""
+        self.step_service = service
+
+    def optimizer_step(self, loss: Tensor, optimizer: Optimizer) -> None:
+        """Step ``optimizer`` to decrease ``loss``; ``training_step`` calls this for every step."""
+        (self.step_service or plain_step)(loss, optimizer)
 
     def configure_optimizers(self, make_optimizer: OptimizerFactory) -> dict[str, Optimizer]:
         """Build the optimizers, keyed by name. One optimizer over all parameters by default."""
         return {"model": make_optimizer(self.parameters())}
 
     def training_step(self, batch: Batch, optimizers: dict[str, Optimizer]) -> dict[str, Tensor]:
-        """Take one optimisation step on ``batch``; return detached scalar metrics.
+        """Compute the losses of ``batch`` and step through :meth:`optimizer_step`; return
+        detached scalar metrics, named as ``training_metrics`` declares.
 
         Metrics stay tensors so that the runner can average them on the device and read them
         back only when it logs, instead of synchronising on every step.
@@ -35,7 +83,8 @@ class Experiment(nn.Module):
         raise NotImplementedError
 
     def evaluate(self, batches: Iterable[Batch], split: str) -> dict[str, float]:
-        """Metrics over a whole split (``"val"`` or ``"test"``), in eval mode, without gradients.
+        """Metrics over a whole split (``"val"`` or ``"test"``), in eval mode, without gradients,
+        named as ``evaluation_metrics`` declares.
 
         ``split`` lets an evaluation that is tuned on one split and reported on another (the
         GAN's Parzen window width, chosen on validation images) tell them apart.

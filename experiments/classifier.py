@@ -16,14 +16,14 @@ from experiments.base import Batch, Experiment, mean_over_batches
 class Classifier(Experiment):
     """An experiment that maps images to class logits and is trained by cross-entropy."""
 
+    training_metrics = ("loss", "acc")
+    evaluation_metrics = ("loss", "acc")
+
     def training_step(self, batch: Batch, optimizers: dict[str, Optimizer]) -> dict[str, Tensor]:
         images, labels = batch
-        optimizer = optimizers["model"]
         logits = self(images)
         loss = F.cross_entropy(logits, labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        self.optimizer_step(loss, optimizers["model"])
         accuracy = (logits.argmax(dim=1) == labels).float().mean()
         return {"loss": loss.detach(), "acc": accuracy.detach()}
 

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 from torchvision.utils import make_grid
 
-from experiments.base import Batch, Experiment, OptimizerFactory
+from experiments.base import Batch, Experiment, OptimizerFactory, plain_step
 from experiments.checks import check_positive, check_sizes
 
 GENERATOR_LOSSES = ("non_saturating", "minimax")
@@ -117,6 +117,9 @@ class GAN(Experiment):
     parameters, such as a Hydra ``_partial_`` optimizer node) instead of the runner's shared
     factory, for separate learning rates (two time-scale updates).
     """
+
+    training_metrics = ("d_loss", "g_loss", "d_real", "d_fake", "value")
+    evaluation_metrics = ("parzen_ll", "parzen_se", "parzen_sigma", "d_real", "d_fake")
 
     def __init__(
         self,
@@ -237,10 +240,7 @@ class GAN(Experiment):
         fake_logits = self.discriminator(fake)
         value = value_estimate(real_logits, fake_logits)
         d_loss = -value
-        d_optimizer = optimizers["discriminator"]
-        d_optimizer.zero_grad(set_to_none=True)
-        d_loss.backward()
-        d_optimizer.step()
+        self.optimizer_step(d_loss, optimizers["discriminator"])
         g_loss = generator_loss(fake_logits.detach(), self.generator_loss)
 
         # Generator: descend its loss through the updated D.
@@ -248,10 +248,8 @@ class GAN(Experiment):
             g_loss = generator_loss(
                 self.discriminator(self.generator(self.sample_noise(m))), self.generator_loss
             )
-            g_optimizer = optimizers["generator"]
-            g_optimizer.zero_grad(set_to_none=True)
-            g_loss.backward()  # also fills D's gradients, which its next step clears first
-            g_optimizer.step()
+            # G's backward also fills D's gradients; D's next step clears them first.
+            self.optimizer_step(g_loss, optimizers["generator"])
 
         return {
             "d_loss": d_loss.detach(),
@@ -452,9 +450,7 @@ def train_discriminator_1d(
         real = sample_data(batch_size).float().view(-1, 1)
         fake = sample_model(batch_size).float().view(-1, 1)
         loss = -(F.logsigmoid(net(real)).mean() + F.logsigmoid(-net(fake)).mean())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        plain_step(loss, optimizer)
         schedule.step()
     return Probability(net)
 
@@ -479,6 +475,9 @@ class GANTheory(Experiment):
     D* = p_d/(p_d + p_g) and its value V(D, G) with V(D*, G) = −log 4 + 2·JS(p_d‖p_g). The
     experiment draws its own samples: the runner's image batches only pace its steps.
     """
+
+    training_metrics = ("d_loss", "value")
+    evaluation_metrics = ("d_error", "value", "value_at_optimum", "theorem_2")
 
     def __init__(
         self,
@@ -517,9 +516,7 @@ class GANTheory(Experiment):
             F.logsigmoid(self.discriminator(real)).mean()
             + F.logsigmoid(-self.discriminator(fake)).mean()
         )
-        optimizers["discriminator"].zero_grad(set_to_none=True)
-        (-value).backward()
-        optimizers["discriminator"].step()
+        self.optimizer_step(-value, optimizers["discriminator"])
         return {"d_loss": -value.detach(), "value": value.detach()}
 
     def evaluate(self, batches: Iterable[Batch], split: str) -> dict[str, float]:

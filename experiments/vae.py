@@ -139,6 +139,9 @@ class VAE(Experiment):
     log-likelihood decodes at once.
     """
 
+    training_metrics = ("loss", "elbo", "kl", "reconstruction")
+    evaluation_metrics = ("elbo", "kl", "reconstruction", "log_likelihood")
+
     def __init__(
         self,
         in_channels: int = 1,
@@ -186,12 +189,9 @@ class VAE(Experiment):
 
     def training_step(self, batch: Batch, optimizers: dict[str, Optimizer]) -> dict[str, Tensor]:
         """One step on −ELBO. Metrics: ``loss`` = −ELBO, ``elbo``, ``kl``, ``reconstruction``."""
-        optimizer = optimizers["model"]
         reconstruction, kl = self.elbo_terms(self.observe(batch[0]))
         elbo = (reconstruction - kl).mean()
-        optimizer.zero_grad(set_to_none=True)
-        (-elbo).backward()
-        optimizer.step()
+        self.optimizer_step(-elbo, optimizers["model"])
         return {
             "loss": -elbo.detach(),
             "elbo": elbo.detach(),

@@ -9,10 +9,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch.optim import Optimizer
 
-from runner.data import ImageSet, TensorLoader, make_splits
-from runner.distorted import distort_splits, epoch_distortion
+from runner.data.loader import ImageSet, Loaders, TensorLoader
+from runner.data.splits import distort_splits, epoch_distortion, make_splits
 from runner.errors import ConfigError
-from runner.loop import Loaders
 
 
 def build(node: DictConfig, group: str) -> Any:

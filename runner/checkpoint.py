@@ -1,12 +1,22 @@
-"""Checkpoints: everything a run needs to continue exactly where it stopped.
+"""Checkpoints: the one place that knows their layout and its version.
 
-A checkpoint is a plain dict of tensors and numbers (it loads with ``weights_only=True``):
-the experiment's weights, every optimizer's state, the random number generators, and the
-position in the data (epoch and batch), which with the seeded per-epoch order pins down the
-next batch exactly.
+A checkpoint is a plain dict of tensors, numbers and strings, so it loads with
+``torch.load(path, weights_only=True)`` and loading one never runs code. ``last.pt``, written
+at every epoch end (and at the last step), holds everything a run needs to continue exactly
+where it stopped::
+
+    format      CHECKPOINT_FORMAT
+    config      the resolved config the run started with
+    experiment  the experiment's state_dict (weights and buffers)
+    optimizers  {name: optimizer state_dict}
+    rng         the torch (and CUDA) random number generator states
+    state       TrainState.state_dict(): position, best objective, running means, ...
+
+``best.pt`` keeps the weights that scored best on the objective at a validation::
+
+    format, config, experiment, metric, value, step, epoch
 """
 
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,18 +24,12 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
+from runner.errors import ConfigError
 from runner.files import save_atomically
+from runner.state import TrainState
 
-CHECKPOINT_FORMAT = 1
-
-
-@dataclass
-class Position:
-    """Where training stands: ``step`` optimisation steps done, next batch ``batch`` of ``epoch``."""
-
-    step: int = 0
-    epoch: int = 0
-    batch: int = 0
+CHECKPOINT_FORMAT = 2
+"""The layout above. Bumped whenever it changes; a checkpoint of another format is refused."""
 
 
 def rng_state() -> dict[str, Any]:
@@ -41,73 +45,72 @@ def restore_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(
-    path: Path,
-    experiment: nn.Module,
-    optimizers: dict[str, Optimizer],
-    position: Position,
-    **extra: Any,
-) -> None:
-    """Write a checkpoint atomically; ``extra`` holds the loop's own bookkeeping."""
-    checkpoint = {
-        "format": CHECKPOINT_FORMAT,
-        "experiment": experiment.state_dict(),
-        "optimizers": {name: optimizer.state_dict() for name, optimizer in optimizers.items()},
-        "position": asdict(position),
-        "rng": rng_state(),
-        **extra,
-    }
-    save_atomically(checkpoint, path)
-
-
-def restore_checkpoint(
-    checkpoint: dict[str, Any], experiment: nn.Module, optimizers: dict[str, Optimizer]
-) -> tuple[Position, dict[str, Any]]:
-    """Restore weights, optimizer states and generators; return the position and the rest."""
-    checkpoint = dict(checkpoint)
-    experiment.load_state_dict(checkpoint.pop("experiment"))
-    for name, state in checkpoint.pop("optimizers").items():
-        optimizers[name].load_state_dict(state)
-    restore_rng_state(checkpoint.pop("rng"))
-    position = Position(**checkpoint.pop("position"))
-    return position, checkpoint
-
-
 def read_checkpoint(path: Path) -> dict[str, Any]:
+    """The checkpoint in ``path``; :class:`ConfigError` when this runner cannot continue it."""
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    if checkpoint.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a checkpoint of this version of runner")
+    found = checkpoint.get("format") if isinstance(checkpoint, dict) else None
+    if found != CHECKPOINT_FORMAT:
+        written_by = f"checkpoint format {found}" if isinstance(found, int) else "no known format"
+        raise ConfigError(
+            f"{path} has {written_by}, and this runner reads format {CHECKPOINT_FORMAT}; "
+            "resume it with the runner version that wrote it, or start afresh in another run directory"
+        )
     return checkpoint
+
+
+def steps_done(checkpoint: dict[str, Any]) -> int:
+    """How many optimisation steps the run of ``checkpoint`` had taken."""
+    return checkpoint["state"]["step"]
 
 
 class Checkpointer:
     """The run's ``checkpoints/`` folder: ``last.pt`` to resume from, ``best.pt`` to keep."""
 
     def __init__(
-        self, directory: Path, experiment: nn.Module, optimizers: dict[str, Optimizer]
+        self,
+        directory: Path,
+        experiment: nn.Module,
+        optimizers: dict[str, Optimizer],
+        config: dict[str, Any],
     ) -> None:
         self.last = directory / "last.pt"
         self.best = directory / "best.pt"
         self.experiment = experiment
         self.optimizers = optimizers
+        self.config = config
 
-    def save_last(self, position: Position, **extra: Any) -> None:
-        save_checkpoint(self.last, self.experiment, self.optimizers, position, **extra)
+    def save_last(self, state: TrainState) -> None:
+        """Everything needed to continue from ``state``, written atomically."""
+        checkpoint = {
+            "format": CHECKPOINT_FORMAT,
+            "config": self.config,
+            "experiment": self.experiment.state_dict(),
+            "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
+            "rng": rng_state(),
+            "state": state.state_dict(),
+        }
+        save_atomically(checkpoint, self.last)
 
-    def save_best(
-        self, position: Position, metric: str, value: float, config: dict[str, Any]
-    ) -> None:
+    def save_best(self, state: TrainState, metric: str, value: float) -> None:
         """The weights alone, with what made them best and the config that builds the model."""
         best = {
             "format": CHECKPOINT_FORMAT,
+            "config": self.config,
             "experiment": self.experiment.state_dict(),
-            "position": asdict(position),
             "metric": metric,
             "value": value,
-            "config": config,
+            "step": state.step,
+            "epoch": state.epoch,
         }
         save_atomically(best, self.best)
 
-    def restore(self, checkpoint: dict[str, Any]) -> tuple[Position, dict[str, Any]]:
-        """Load a checkpoint read by :func:`read_checkpoint` into the experiment and optimizers."""
-        return restore_checkpoint(checkpoint, self.experiment, self.optimizers)
+    def restore(self, checkpoint: dict[str, Any]) -> TrainState:
+        """Load a checkpoint read by :func:`read_checkpoint` into the experiment, the optimizers
+        and the random number generators; return the run's state."""
+        self.experiment.load_state_dict(checkpoint["experiment"])
+        for name, optimizer_state in checkpoint["optimizers"].items():
+            self.optimizers[name].load_state_dict(optimizer_state)
+        restore_rng_state(checkpoint["rng"])
+        state = TrainState()
+        state.load_state_dict(checkpoint["state"])
+        return state

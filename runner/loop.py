@@ -1,183 +1,125 @@
-"""The training loop, read top to bottom: train, log, validate, checkpoint, repeat."""
+"""The training loop, read top to bottom: train an epoch, log, validate, checkpoint, repeat."""
 
-import math
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from torch.optim import Optimizer
 
 from experiments.base import Experiment
-from runner.checkpoint import Checkpointer, Position
-from runner.console import console, format_value, training_progress
-from runner.data import TensorLoader
-from runner.metrics import RunningMeans
+from runner.checkpoint import Checkpointer
+from runner.console import TrainingProgress, console, format_value
+from runner.data.loader import Loaders, TensorLoader
+from runner.evaluation import evaluate, make_figures
+from runner.objective import Objective
 from runner.run_log import RunLog
+from runner.state import TrainState
+from runner.training_log import TrainingLog
 
 
 @dataclass(frozen=True)
-class Schedule:
-    """How long to train and how often to log and validate (the ``trainer`` settings)."""
+class TrainingPlan:
+    """How long to train, how often to log and validate (the ``trainer`` settings), and the
+    seed every evaluation draws its random numbers from (the run's ``seed``)."""
 
     epochs: int
     max_steps: int | None
     eval_every: int
     log_every: int
+    seed: int
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "TrainingPlan":
+        trainer = config["trainer"]
+        return cls(
+            trainer["epochs"], trainer["max_steps"], trainer["eval_every"], trainer["log_every"],
+            config["seed"],
+        )  # fmt: skip
 
     def total_steps(self, batches_per_epoch: int) -> int:
         """``max_steps`` when set, else whole epochs."""
         return self.max_steps if self.max_steps is not None else self.epochs * batches_per_epoch
 
 
-@dataclass(frozen=True)
-class Objective:
-    """The metric a run is judged by (what sweepers optimise and ``best.pt`` keeps)."""
-
-    metric: str
-    mode: str
-
-    def improves(self, value: float, best: float | None) -> bool:
-        if math.isnan(value):
-            return False
-        return best is None or (value > best if self.mode == "max" else value < best)
-
-
-@dataclass(frozen=True)
-class Loaders:
-    train: TensorLoader
-    val: TensorLoader
-    test: TensorLoader
-
-
-@contextmanager
-def evaluation(experiment: Experiment, seed: int) -> Iterator[None]:
-    """Eval mode, no gradients, and random numbers of evaluation's own.
-
-    Evaluation draws from a generator seeded afresh each time and leaves the training
-    generator as it found it, so stochastic metrics (sampled latents, generated images) are
-    comparable from one evaluation to the next, and validating never changes training: a run
-    resumed from a checkpoint continues exactly as if it had not stopped.
-    """
-    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
-    with torch.random.fork_rng(devices=devices), torch.no_grad():
-        torch.manual_seed(seed)
-        experiment.eval()
-        try:
-            yield
-        finally:
-            experiment.train()
-
-
-def evaluate(
-    experiment: Experiment, loader: TensorLoader, split: str, seed: int
-) -> dict[str, float]:
-    """The experiment's metrics on a whole split, named ``<split>/<metric>``."""
-    with evaluation(experiment, seed):
-        metrics = experiment.evaluate(loader, split)
-    return {f"{split}/{name}": value for name, value in metrics.items()}
-
-
 def fit(
     experiment: Experiment,
     optimizers: dict[str, Optimizer],
     loaders: Loaders,
-    schedule: Schedule,
+    plan: TrainingPlan,
     objective: Objective,
     log: RunLog,
     checkpoints: Checkpointer,
-    position: Position,
-    best: float | None,
-    epoch_means: RunningMeans,
-    config: dict[str, Any],
-    seed: int,
+    state: TrainState,
 ) -> None:
-    """Train from ``position`` until the schedule's last step, checkpointing every epoch.
+    """Train from ``state`` to the plan's last step::
 
-    Training metrics are logged as means over ``log_every`` steps (and over the rest of the
-    epoch at its end), and as whole-epoch means (``train/epoch_<name>``) at each epoch end.
-    Windows are flushed before every checkpoint, and the epoch's running sums are saved in
-    it, so a resumed run logs exactly what an uninterrupted one would.
+        until the last step:
+            train to the end of the epoch (or the last step), logging every log_every steps
+            log the rest of the window, and the epoch's means when the epoch ended
+            validate every eval_every epochs and at the last step; keep the best weights
+            checkpoint
+
+    Windows are flushed before every checkpoint and the epoch's running sums are part of
+    ``state``, so a run resumed from any checkpoint logs exactly what an uninterrupted one would.
     """
-    total_steps = schedule.total_steps(len(loaders.train))
-    batches_per_epoch = len(loaders.train)
-    figure_batch = next(iter(loaders.val))
-    window = RunningMeans()
-    window_start, window_samples = time.perf_counter(), 0
-
-    def log_training(end_of_epoch: bool) -> None:
-        nonlocal window_start, window_samples
-        values = {f"train/{name}": value for name, value in window.pop().items()}
-        if end_of_epoch:
-            values |= {f"train/epoch_{name}": value for name, value in epoch_means.pop().items()}
-        record = dict(values)
-        if window_samples:
-            speed = window_samples / (time.perf_counter() - window_start)
-            record["perf/samples_per_s"] = speed
-            progress.update(bar, speed=f"{speed:,.0f}")
-        log.log(record, step=position.step, epoch=position.epoch)
-        diverged = [name for name, value in values.items() if not math.isfinite(value)]
-        if diverged:
-            name = diverged[0]
-            raise FloatingPointError(
-                f"training diverged: {name} is {values[name]} at step {position.step}"
-            )
-        shown = "train/loss" if "train/loss" in values else next(iter(values), None)
-        if shown is not None:  # the loss, or the experiment's first metric when it has no "loss"
-            progress.update(
-                bar, metric=f"{shown.removeprefix('train/')} {format_value(values[shown])}"
-            )
-        window_start, window_samples = time.perf_counter(), 0
-
-    def validate() -> None:
-        nonlocal best
-        metrics = evaluate(experiment, loaders.val, "val", seed)
-        log.log(metrics, step=position.step, epoch=position.epoch)
-        with evaluation(experiment, seed):
-            log.save_figures(experiment.figures(figure_batch), step=position.step)
-        shown = "  ".join(f"{name} {format_value(value)}" for name, value in metrics.items())
-        console.print(f"epoch {position.epoch}  step {position.step}  {shown}")
-        value = log.latest.get(objective.metric)  # a val/ metric, or the latest train/ one
-        if value is not None and objective.improves(value, best):
-            best = value
-            checkpoints.save_best(position, objective.metric, value, config)
-
+    total_steps = plan.total_steps(len(loaders.train))
     experiment.train()
-    with training_progress() as progress:
-        bar = progress.add_task(
-            "train", total=total_steps, completed=position.step, metric="", speed="-"
-        )
-        while position.step < total_steps:
-            for batch in loaders.train.batches(position.epoch, start=position.batch):
-                metrics = experiment.training_step(batch, optimizers)
-                window.add(metrics)
-                epoch_means.add(metrics)
-                position.step += 1
-                position.batch += 1
-                window_samples += len(batch[1])
-                progress.advance(bar)
-                if position.step % schedule.log_every == 0:
-                    log_training(end_of_epoch=False)
-                if position.step == total_steps:
-                    break
-            epoch_ended = position.batch == batches_per_epoch
-            if epoch_ended:
-                position.epoch += 1
-                position.batch = 0
-            if len(window) or epoch_ended:
-                log_training(end_of_epoch=epoch_ended)
-            if (
-                epoch_ended and position.epoch % schedule.eval_every == 0
-            ) or position.step == total_steps:
-                validate()
-            checkpoints.save_last(
-                position,
-                config=config,
-                best=best,
-                epoch_means=epoch_means.state(),
-                **log.checkpoint_state(),
-            )
-            window_start, window_samples = time.perf_counter(), 0  # time training alone
-    console.print()
+    with TrainingProgress(total_steps, state.step) as progress:
+        training_log = TrainingLog(log, progress)
+        while state.step < total_steps:
+            train_epoch(experiment, optimizers, loaders.train, plan, state, training_log)
+            epoch_ended = state.end_epoch_if_complete(len(loaders.train))
+            if training_log.pending or epoch_ended:
+                training_log.flush(state, end_of_epoch=epoch_ended)
+            if (epoch_ended and state.epoch % plan.eval_every == 0) or state.step == total_steps:
+                validate(experiment, loaders.val, objective, plan.seed, log, checkpoints, state)
+            save_last(checkpoints, log, state)
+            training_log.restart_clock()
+
+
+def train_epoch(
+    experiment: Experiment,
+    optimizers: dict[str, Optimizer],
+    loader: TensorLoader,
+    plan: TrainingPlan,
+    state: TrainState,
+    training_log: TrainingLog,
+) -> None:
+    """Train on the epoch's remaining batches, or up to the plan's last step."""
+    last_step = plan.total_steps(len(loader))
+    for batch in loader.batches(state.epoch, start=state.batch):
+        metrics = experiment.training_step(batch, optimizers)
+        state.record_step(metrics)
+        training_log.add(metrics, samples=len(batch[1]))
+        if state.step % plan.log_every == 0:
+            training_log.flush(state, end_of_epoch=False)
+        if state.step == last_step:
+            return
+
+
+def validate(
+    experiment: Experiment,
+    loader: TensorLoader,
+    objective: Objective,
+    seed: int,
+    log: RunLog,
+    checkpoints: Checkpointer,
+    state: TrainState,
+) -> None:
+    """Evaluate on the validation split, save the figures, and keep the weights if they are
+    the best so far on the objective (a ``val/`` metric, or the latest ``train/`` one)."""
+    metrics = evaluate(experiment, loader, "val", seed)
+    log.log(metrics, step=state.step, epoch=state.epoch)
+    log.save_figures(make_figures(experiment, next(iter(loader)), seed), step=state.step)
+    shown = "  ".join(f"{name} {format_value(value)}" for name, value in metrics.items())
+    console.print(f"epoch {state.epoch}  step {state.step}  {shown}")
+    value = log.latest.get(objective.metric)
+    if value is not None and objective.improves(value, state.best):
+        state.best = value
+        checkpoints.save_best(state, objective.metric, value)
+
+
+def save_last(checkpoints: Checkpointer, log: RunLog, state: TrainState) -> None:
+    """Bring the state's record of the log up to date, and write ``last.pt``."""
+    state.metrics_bytes = log.metrics.size()
+    state.wall_time_s = log.wall_time()
+    checkpoints.save_last(state)

@@ -25,11 +25,11 @@ class RunningMeans:
     def __len__(self) -> int:
         return self._count
 
-    def state(self) -> dict[str, object]:
+    def state_dict(self) -> dict[str, object]:
         """The sums and count, for a checkpoint: a resumed run continues the same means."""
         return {"sums": dict(self._sums), "count": self._count}
 
-    def load_state(self, state: dict) -> None:
+    def load_state_dict(self, state: dict) -> None:
         self._sums, self._count = dict(state["sums"]), state["count"]
 
     def pop(self) -> dict[str, float]:

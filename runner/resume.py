@@ -7,7 +7,7 @@ that do not exist). How long to train, how to log and where to compute may chang
 
 from typing import Any
 
-from runner.checkpoint import Position
+from runner.checkpoint import steps_done
 from runner.errors import ConfigError
 
 MAY_CHANGE_ON_RESUME = (
@@ -51,7 +51,7 @@ def check_resumable(checkpoint: dict[str, Any], config: dict[str, Any], total_st
             f"resume=true: {key} was {old!r} when this run started and is {new!r} now; "
             f"a resumed run keeps its settings (only {allowed} may change)"
         )
-    done = Position(**checkpoint["position"]).step
+    done = steps_done(checkpoint)
     if total_steps < done:
         raise ConfigError(
             f"resume=true: the run has already taken {done} steps, more than the {total_steps} "

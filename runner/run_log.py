@@ -56,14 +56,6 @@ class RunLog:
         """The last value of every metric, without the wall-clock ones."""
         return {name: value for name, value in self.latest.items() if not name.startswith("perf/")}
 
-    def checkpoint_state(self) -> dict[str, int | str | None]:
-        """What a resumed run needs to continue these records where the checkpoint was taken."""
-        return {
-            "metrics_bytes": self.metrics.size(),
-            "wandb_run_id": None if self.wandb is None else self.wandb.id,
-            "wall_time_s": self.wall_time(),
-        }
-
     def wall_time(self) -> float:
         """Seconds the run has taken, over all of its sessions."""
         return time.perf_counter() - self._started

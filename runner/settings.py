@@ -8,8 +8,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from runner.data.distortions import DISTORTIONS
 from runner.device import DEVICE_TYPES
-from runner.distortions import DISTORTIONS
 from runner.errors import ConfigError
 from runner.wandb_run import LOGGER_MODES
 

@@ -321,7 +321,8 @@ def test_section_2_1_bounds_are_not_universal() -> None:
     grads = torch.zeros(30, 1, dtype=torch.float64)
     grads[0] = 1.0
     delta = step_sizes(Adam, grads, lr=1.0, betas=(beta1, beta2), eps=0.0)[:, 0]
-    assert delta[0] == 1.0 and delta[-1] > 100 * paper_bound(1.0, beta1, beta2)
+    assert delta[0] == pytest.approx(1.0, rel=1e-12)  # the multi-tensor path rounds differently
+    assert delta[-1] > 100 * paper_bound(1.0, beta1, beta2)
 
 
 def test_adamax_bound_is_not_universal() -> None:

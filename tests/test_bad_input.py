@@ -41,6 +41,22 @@ def test_a_typo_in_a_sweep_stops_it_before_any_job_runs(cli, tmp_path):
     assert not (tmp_path / "sweep").exists()
 
 
+@pytest.mark.parametrize("models", ["gan,stn", "stn,gan"])
+def test_a_key_is_checked_against_every_option_a_sweep_asks_for(models):
+    """The key exists for model=gan only: either order stops the sweep before any job runs."""
+    from runner.overrides import problem_with
+    from runner.train import CONF_DIR
+
+    problem = problem_with(["-m", f"model={models}", "model.k_disc_steps=2"], CONF_DIR)
+    assert problem is not None and problem.startswith(
+        "model.k_disc_steps is not a setting with model=stn; model has: use_stn, classifier"
+    )
+    assert problem_with(["-m", f"model={models}", "model.in_channels=1"], CONF_DIR) is None
+    crossed = ["-m", f"model={models}", "optim=adam,sgd", "optim.momentum=0.5"]
+    assert "optim.momentum is not a setting with model=" in problem_with(crossed, CONF_DIR)
+    assert "optim=adam" in problem_with(crossed, CONF_DIR)
+
+
 @pytest.mark.parametrize(
     ("overrides", "words"),
     [

@@ -82,8 +82,9 @@ def test_a_run_writes_every_artefact_and_its_wandb_run(cli, tmp_path):
     assert {"train/loss", "train/acc", "val/acc", "test/acc"} <= {k for r in records for k in r}
 
     checkpoint = torch.load(run_dir / "checkpoints/last.pt", weights_only=True)
-    assert checkpoint["position"] == {"step": summary["steps"], "epoch": 2, "batch": 0}
-    assert set(checkpoint) >= {"experiment", "optimizers", "rng", "position"}
+    position = {key: checkpoint["state"][key] for key in ("step", "epoch", "batch")}
+    assert position == {"step": summary["steps"], "epoch": 2, "batch": 0}
+    assert set(checkpoint) >= {"experiment", "optimizers", "rng", "state", "config"}
 
     wandb_run = read_offline_run(run_dir)
     assert wandb_run.exit_code == 0

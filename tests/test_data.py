@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from runner.data import ImageSet, TensorLoader, make_splits
-from runner.datasets import digits, torchvision_images
+from runner.data.datasets import digits, torchvision_images
+from runner.data.loader import ImageSet, TensorLoader
+from runner.data.splits import make_splits
 from runner.errors import ConfigError
 
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from runner.digits import IMAGE_SIZE, NUM_CLASSES, generate_digits
+from runner.data.digits import IMAGE_SIZE, NUM_CLASSES, generate_digits
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,12 @@
-"""Tests of the STN paper's distorted digits (runner.distortions)."""
+"""Tests of the STN paper's distorted digits (runner.data.distortions)."""
 
 import pytest
 import torch
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as tvf
 
-from runner.digits import generate_digits
-from runner.distortions import (
+from runner.data.digits import generate_digits
+from runner.data.distortions import (
     DISTORTIONS,
     corner_area_ratios,
     distort,

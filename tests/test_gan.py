@@ -25,7 +25,7 @@ from experiments.gan import (
     value_at_optimum,
     value_function,
 )
-from runner.loop import evaluate
+from runner.evaluation import evaluate
 
 LOG_4 = math.log(4)
 SMALL = {"latent_dim": 8, "generator_sizes": (32, 64), "discriminator_sizes": (64,)}

@@ -10,7 +10,7 @@ from experiments.stn import SpatialTransformer, STNClassifier
 from runner.build import build, build_loaders
 from runner.errors import ConfigError
 from runner.settings import validate
-from runner.sweep_report import CrossTable, JobOutcome
+from runner.sweeps.report import CrossTable, JobOutcome
 from tests.conftest import SMALL_DATA, compose_config
 
 

@@ -10,8 +10,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from runner.settings import validate
-from runner.sweep_report import JobOutcome, best_first, common_overrides
-from runner.threads import available_cores, parallel_jobs, threads_per_job
+from runner.sweeps.report import JobOutcome, best_first, common_overrides
+from runner.sweeps.threads import available_cores, parallel_jobs, threads_per_job
 from runner.train import CONF_DIR
 from tests.wandb_records import read_finished_run
 

@@ -49,7 +49,7 @@ def test_a_crash_is_recorded_as_failed_and_resume_matches_an_uninterrupted_run(
     summary = json.loads((crashed / "summary.json").read_text())
     assert summary["status"] == "failed" and "crashed at step 45" in summary["error"]
     assert read_finished_run(crashed).exit_code == 1  # the W&B run is marked failed
-    assert torch.load(crashed / "checkpoints/last.pt", weights_only=True)["position"]["epoch"] == 1
+    assert torch.load(crashed / "checkpoints/last.pt", weights_only=True)["state"]["epoch"] == 1
 
     resumed = run(make_config(*CRASH, "resume=true"), crashed)  # 45 more steps: no second crash
     assert resumed == uninterrupted
@@ -77,7 +77,8 @@ def test_resume_continues_a_run_stopped_mid_epoch_to_a_longer_schedule(make_conf
         make_config("trainer.max_steps=40"), tmp_path / "split"
     )  # 31 batches an epoch: stops mid-epoch
     checkpoint = torch.load(tmp_path / "split/checkpoints/last.pt", weights_only=True)
-    assert checkpoint["position"] == {"step": 40, "epoch": 1, "batch": 9}
+    position = {key: checkpoint["state"][key] for key in ("step", "epoch", "batch")}
+    assert position == {"step": 40, "epoch": 1, "batch": 9}
     assert run(make_config("resume=true"), tmp_path / "split") == whole
     split = json.loads((tmp_path / "split/summary.json").read_text())
     assert split["metrics"] == json.loads((tmp_path / "whole/summary.json").read_text())["metrics"]

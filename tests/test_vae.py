@@ -15,7 +15,7 @@ from experiments.vae import (
     importance_sampled_log_likelihood,
     reparameterize,
 )
-from runner.digits import generate_digits
+from runner.data.digits import generate_digits
 
 TINY = {"hidden_sizes": (32,), "latent_dim": 4, "importance_samples": 5}
 

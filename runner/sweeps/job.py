@@ -5,6 +5,7 @@ sweep's report and a person looking at the job directory will find it (``summary
 ``status: failed``, ``traceback.txt``), and the next job starts.
 """
 
+import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from omegaconf import DictConfig, open_dict
 
 from runner.errors import ConfigError, describe_error
 from runner.files import read_json
+from runner.run import run
 from runner.summary import write_summary
 
 
@@ -97,3 +99,33 @@ def group_choices(hydra_choices: dict[str, Any]) -> dict[str, Any]:
         for group, option in hydra_choices.items()
         if option is not None and not group.startswith("hydra")
     }
+
+
+def run_sweep_job(cfg: DictConfig, run_dir: Path, job: SweepJob) -> float | None:
+    """One job of a sweep: its objective, or None when it failed or was skipped.
+
+    A failure is recorded in the job's directory and the sweep goes on; the sweep's report
+    lists it and the sweep exits non-zero. Optuna records a job that returns None as a
+    failed trial.
+    """
+    name_in_wandb(cfg, job)
+    limit = cfg.sweep.max_failures
+    if limit is not None and count_failed_jobs(job.sweep_dir, other_than=run_dir) >= limit:
+        reason = f"not run: sweep.max_failures={limit} jobs of this sweep have failed"
+        record_skipped(run_dir, reason)
+        print(f"job {job.number} ({job.label}) {reason}", file=sys.stderr)
+        return None
+    try:
+        return run(cfg, run_dir)
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted; continue the sweep with the same command and: "
+            f"resume=true hydra.sweep.dir={job.sweep_dir}",
+            file=sys.stderr,
+        )
+        raise
+    except Exception as error:
+        record_failure(run_dir, error)
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        print(f"error: job {job.number} ({job.label}) failed: {message}", file=sys.stderr)
+        return None

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
-from runner.data import ImageSet
-from runner.digits import generate_digits
+from runner.data.digits import generate_digits
+from runner.data.loader import ImageSet
 from runner.errors import ConfigError
 from runner.files import save_atomically
 

@@ -48,23 +48,6 @@ class ImageSet:
         )
 
 
-@dataclass(frozen=True)
-class Splits:
-    train: ImageSet
-    val: ImageSet
-    test: ImageSet
-
-
-def make_splits(train: ImageSet, test: ImageSet, val_size: int, device: torch.device) -> Splits:
-    """Hold out the last ``val_size`` training samples for validation; move all to ``device``."""
-    if not 0 < val_size < len(train):
-        raise ConfigError(
-            f"data.val_size must be between 1 and {len(train) - 1} (the training set has {len(train)} samples); got {val_size}"
-        )
-    fit, val = train.split_off(val_size)
-    return Splits(fit.to(device), val.to(device), test.to(device))
-
-
 EpochImages = Callable[[Tensor, int], Tensor]
 """Given a split's images and an epoch, the images to train on in that epoch."""
 
@@ -126,3 +109,12 @@ class TensorLoader:
 
     def __iter__(self) -> Iterator[Batch]:
         return self.batches()
+
+
+@dataclass(frozen=True)
+class Loaders:
+    """The batches of a run: shuffled training batches, and validation and test in order."""
+
+    train: TensorLoader
+    val: TensorLoader
+    test: TensorLoader

@@ -1,4 +1,5 @@
-"""Distorted datasets (STN paper, Table 1): which seed distorts which split, once or per epoch.
+"""The splits of a dataset: validation held out of training, and (STN paper, Table 1) which
+seed distorts which split, once or per epoch.
 
 The test and validation sets are distorted once, with seeds that depend only on
 ``data.distortion_seed``: every run, whatever its own seed, is measured on the same images.
@@ -7,11 +8,33 @@ The training set is distorted once as well, or afresh at the start of every epoc
 images an uninterrupted one would have.
 """
 
+from dataclasses import dataclass
+
+import torch
 from omegaconf import OmegaConf
 from torch import Tensor
 
-from runner.data import EpochImages, ImageSet, Splits
-from runner.distortions import DISTORTIONS, distort, output_size
+from runner.data.distortions import DISTORTIONS, distort, output_size
+from runner.data.loader import EpochImages, ImageSet
+from runner.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: ImageSet
+    val: ImageSet
+    test: ImageSet
+
+
+def make_splits(train: ImageSet, test: ImageSet, val_size: int, device: torch.device) -> Splits:
+    """Hold out the last ``val_size`` training samples for validation; move all to ``device``."""
+    if not 0 < val_size < len(train):
+        raise ConfigError(
+            f"data.val_size must be between 1 and {len(train) - 1} (the training set has {len(train)} samples); got {val_size}"
+        )
+    fit, val = train.split_off(val_size)
+    return Splits(fit.to(device), val.to(device), test.to(device))
+
 
 SPLIT_STREAMS = {"test": 0, "val": 1, "train": 2}
 

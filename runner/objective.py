@@ -1,0 +1,46 @@
+"""The metric a run is judged by: what sweepers optimise and what ``best.pt`` keeps."""
+
+import math
+from dataclasses import dataclass
+
+from experiments.base import Experiment
+from runner.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Objective:
+    """``metric`` (``<split>/<name>``) and whether higher (``max``) or lower (``min``) is better."""
+
+    metric: str
+    mode: str
+
+    def improves(self, value: float, best: float | None) -> bool:
+        if math.isnan(value):
+            return False
+        return best is None or (value > best if self.mode == "max" else value < best)
+
+    def check_measured_by(self, experiment: Experiment) -> None:
+        """Raise :class:`ConfigError` unless ``experiment`` declares the metric, so that a typo
+        fails before training rather than after it.
+
+        Training metrics are also logged as whole-epoch means, ``train/epoch_<name>``.
+        """
+        measured = [
+            f"{split}/{name}" for split in ("val", "test", "train")
+            for name in experiment.metric_names(split)
+        ]  # fmt: skip
+        measured += [f"train/epoch_{name}" for name in experiment.metric_names("train")]
+        if self.metric not in measured:
+            raise ConfigError(
+                f"objective.metric {self.metric!r} is not measured by this model; "
+                f"it measures {', '.join(measured)}"
+            )
+
+    def value_in(self, metrics: dict[str, float]) -> float:
+        """The objective's value among a run's final metrics."""
+        if self.metric not in metrics:
+            measured = ", ".join(sorted(metrics))
+            raise ConfigError(
+                f"objective.metric {self.metric!r} was not measured; measured: {measured}"
+            )
+        return metrics[self.metric]

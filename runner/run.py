@@ -1,0 +1,187 @@
+"""One training run, in two halves: prepare it (check, build, restore), then execute it
+(train, test, record how it ended).
+
+Preparing writes nothing, so a run refused for a bad setting leaves no trace; executing
+writes the run directory and always ends it with a ``summary.json``, whatever happens.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+from torch.optim import Optimizer
+
+from experiments.base import Experiment
+from runner.build import build, build_loaders, build_optimizer_factory
+from runner.checkpoint import Checkpointer, read_checkpoint
+from runner.console import console, show_config, summary_table
+from runner.data.loader import Loaders
+from runner.device import resolve_device, set_determinism
+from runner.errors import ConfigError, describe_error
+from runner.evaluation import evaluate
+from runner.files import read_json
+from runner.loop import TrainingPlan, fit
+from runner.metrics import MetricsFile
+from runner.objective import Objective
+from runner.resume import check_resumable
+from runner.run_log import RunLog
+from runner.settings import validate
+from runner.state import TrainState
+from runner.step import StepService
+from runner.summary import write_summary
+from runner.wandb_run import start_wandb
+
+
+@dataclass
+class PreparedRun:
+    """Everything built for a run, and its state: new, or restored from ``last.pt``."""
+
+    run_dir: Path
+    config: dict[str, Any]
+    device: torch.device
+    experiment: Experiment
+    optimizers: dict[str, Optimizer]
+    loaders: Loaders
+    plan: TrainingPlan
+    objective: Objective
+    checkpoints: Checkpointer
+    state: TrainState
+
+
+def run(cfg: DictConfig, run_dir: Path) -> float:
+    """Train and evaluate the configured experiment in ``run_dir``; return the objective.
+
+    First the run is prepared (settings checked, checkpoint found and checked, data, model
+    and optimizers built and restored), writing nothing: a :class:`ConfigError` for an
+    unusable setting leaves no trace. Then it is executed.
+    """
+    config = validate(cfg)
+    checkpoint = checkpoint_to_resume(config, run_dir)
+    device = resolve_device(config["device"]["type"])
+    set_up_torch(config)
+    loaders = build_loaders(cfg.data, config["seed"], device)
+    plan = TrainingPlan.from_config(config)
+    if checkpoint is not None:
+        check_resumable(checkpoint, config, plan.total_steps(len(loaders.train)))
+        completed = completed_objective(run_dir, plan.total_steps(len(loaders.train)))
+        if completed is not None:
+            console.print(f"{run_dir} already completed; nothing to resume")
+            return completed
+    return execute(build_run(cfg, config, run_dir, device, loaders, plan, checkpoint))
+
+
+def checkpoint_to_resume(config: dict[str, Any], run_dir: Path) -> dict[str, Any] | None:
+    """``last.pt`` when ``resume=true`` finds one; None to start afresh.
+
+    Without ``resume=true``, a directory that already holds a run is refused: its files stay
+    as they are.
+    """
+    last = run_dir / "checkpoints" / "last.pt"
+    if not config["resume"]:
+        if last.exists():
+            raise ConfigError(
+                f"{run_dir} already holds a run; pass resume=true to continue it, or choose another run directory (hydra.run.dir)"
+            )
+        return None
+    if not last.exists():
+        console.print(f"resume=true: no checkpoint in {last.parent}; starting a new run")
+        return None
+    return read_checkpoint(last)
+
+
+def set_up_torch(config: dict[str, Any]) -> None:
+    """CPU threads, deterministic kernels, and the seed of everything built after this."""
+    if config["device"]["threads"] is not None:
+        torch.set_num_threads(config["device"]["threads"])
+    set_determinism(config["device"]["deterministic"])
+    torch.manual_seed(config["seed"])
+
+
+def completed_objective(run_dir: Path, total_steps: int) -> float | None:
+    """The objective of a run that already completed this many steps; None otherwise."""
+    previous = read_json(run_dir / "summary.json")
+    if previous.get("status") == "completed" and previous["steps"] == total_steps:
+        return previous["objective"]["value"]
+    return None
+
+
+def build_run(
+    cfg: DictConfig,
+    config: dict[str, Any],
+    run_dir: Path,
+    device: torch.device,
+    loaders: Loaders,
+    plan: TrainingPlan,
+    checkpoint: dict[str, Any] | None,
+) -> PreparedRun:
+    """Build the experiment and its optimizers, check the objective, restore the checkpoint."""
+    experiment = build(cfg.model, "model").to(device)
+    optimizers = experiment.configure_optimizers(build_optimizer_factory(cfg.optim))
+    experiment.use_step_service(StepService(optimizers))
+    objective = Objective(config["objective"]["metric"], config["objective"]["mode"])
+    objective.check_measured_by(experiment)
+    checkpoints = Checkpointer(run_dir / "checkpoints", experiment, optimizers, config)
+    state = TrainState()
+    if checkpoint is not None:
+        state = checkpoints.restore(checkpoint)
+        console.print(f"resuming from {checkpoints.last} at step {state.step}")
+    return PreparedRun(
+        run_dir, config, device, experiment, optimizers, loaders, plan, objective, checkpoints,
+        state,
+    )  # fmt: skip
+
+
+def execute(run: PreparedRun) -> float:
+    """Train, test and close the run; return its objective.
+
+    However it ends (completed, failed, interrupted), ``summary.json`` says so and the W&B run
+    is closed; an exception is raised again after that.
+    """
+    run.run_dir.mkdir(parents=True, exist_ok=True)
+    show_config(run.config, run.run_dir / "config_tree.txt")
+    log = open_log(run)
+    try:
+        fit(
+            run.experiment, run.optimizers, run.loaders, run.plan, run.objective, log,
+            run.checkpoints, run.state,
+        )  # fmt: skip
+        test_metrics = evaluate(run.experiment, run.loaders.test, "test", run.plan.seed)
+        log.log(test_metrics, step=run.state.step, epoch=run.state.epoch)
+        value = run.objective.value_in(log.final_metrics())
+    except BaseException as error:
+        status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+        close(run, log, status, error=describe_error(error))
+        raise
+    close(run, log, "completed", objective={**vars(run.objective), "value": value})
+    return value
+
+
+def open_log(run: PreparedRun) -> RunLog:
+    """The run's metrics file, cut back to its checkpoint, and its W&B run, continued."""
+    metrics = MetricsFile(run.run_dir / "metrics.jsonl", keep_bytes=run.state.metrics_bytes)
+    wandb = start_wandb(run.config["logger"], run.config, run.run_dir, run.state.wandb_run_id)
+    run.state.wandb_run_id = None if wandb is None else wandb.id
+    return RunLog(run.run_dir, metrics, wandb, elapsed_before=run.state.wall_time_s)
+
+
+def close(run: PreparedRun, log: RunLog, status: str, **ending: Any) -> None:
+    """Write ``summary.json``, show the summary, and close the metrics file and the W&B run."""
+    wall_time = log.wall_time()
+    final = log.final_metrics()
+    write_summary(
+        run.run_dir / "summary.json", status=status, run_dir=str(run.run_dir),
+        device=str(run.device), seed=run.plan.seed, **ending, metrics=final,
+        steps=run.state.step, wall_time_s=wall_time,
+    )  # fmt: skip
+    if status == "completed":
+        objective = ending["objective"]
+        console.print(summary_table(final, objective["metric"], wall_time))
+        if log.wandb is not None:
+            log.wandb.set_summary({"objective": objective["value"], "wall_time_s": wall_time})
+            if log.wandb.offline:
+                console.print(
+                    f"W&B run saved offline; upload it with: wandb sync {log.wandb.directory}"
+                )
+    log.close(failed=status != "completed")

@@ -1,0 +1,69 @@
+"""The state of a training run: everything a resume needs besides weights, optimizers and RNGs.
+
+One object, passed to every step of the loop and saved whole in each checkpoint, so that a
+run resumed from ``last.pt`` continues exactly where the uninterrupted run would have been.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import Tensor
+
+from runner.metrics import RunningMeans
+
+
+@dataclass
+class TrainState:
+    """Where training stands and what it has recorded so far.
+
+    ``step`` optimisation steps are done and batch ``batch`` of epoch ``epoch`` comes next
+    (with the seeded per-epoch order this pins down the next batch exactly). ``best`` is the
+    best objective at a validation so far, ``epoch_means`` the running sums of this epoch's
+    training metrics, ``metrics_bytes`` how much of ``metrics.jsonl`` belongs to the run,
+    ``wandb_run_id`` the W&B run it continues, and ``wall_time_s`` the time spent in earlier
+    sessions. The last three are brought up to date when a checkpoint is written.
+    """
+
+    step: int = 0
+    epoch: int = 0
+    batch: int = 0
+    best: float | None = None
+    epoch_means: RunningMeans = field(default_factory=RunningMeans)
+    metrics_bytes: int = 0
+    wandb_run_id: str | None = None
+    wall_time_s: float = 0.0
+
+    def record_step(self, metrics: dict[str, Tensor]) -> None:
+        """One optimisation step on the next batch is done; ``metrics`` join the epoch's means."""
+        self.step += 1
+        self.batch += 1
+        self.epoch_means.add(metrics)
+
+    def end_epoch_if_complete(self, batches_per_epoch: int) -> bool:
+        """Move on to the next epoch when the last batch of this one is done; say whether it was."""
+        if self.batch < batches_per_epoch:
+            return False
+        self.epoch += 1
+        self.batch = 0
+        return True
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain numbers, strings and tensors: it loads with ``torch.load(weights_only=True)``."""
+        return {
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch": self.batch,
+            "best": self.best,
+            "epoch_means": self.epoch_means.state_dict(),
+            "metrics_bytes": self.metrics_bytes,
+            "wandb_run_id": self.wandb_run_id,
+            "wall_time_s": self.wall_time_s,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step, self.epoch, self.batch = state["step"], state["epoch"], state["batch"]
+        self.best = state["best"]
+        self.epoch_means.load_state_dict(state["epoch_means"])
+        self.metrics_bytes = state["metrics_bytes"]
+        self.wandb_run_id = state["wandb_run_id"]
+        self.wall_time_s = state["wall_time_s"]

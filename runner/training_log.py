@@ -1,0 +1,66 @@
+"""Training metrics on their way out: averaged, logged, shown, and checked for divergence."""
+
+import math
+import time
+
+from torch import Tensor
+
+from runner.console import TrainingProgress
+from runner.metrics import RunningMeans
+from runner.run_log import RunLog
+from runner.state import TrainState
+
+
+class TrainingLog:
+    """Collects each step's metrics and logs them as one record per window of steps.
+
+    A record holds the window's means (``train/<name>``), at an epoch end also the epoch's
+    means (``train/epoch_<name>``), and the window's throughput (``perf/samples_per_s``,
+    training alone). The epoch's running sums live in the :class:`TrainState`, so that a
+    checkpoint carries them.
+    """
+
+    def __init__(self, log: RunLog, progress: TrainingProgress) -> None:
+        self.log = log
+        self.progress = progress
+        self.window = RunningMeans()
+        self.restart_clock()
+
+    def add(self, metrics: dict[str, Tensor], samples: int) -> None:
+        self.window.add(metrics)
+        self.samples += samples
+        self.progress.advance()
+
+    @property
+    def pending(self) -> int:
+        """Steps collected since the last record."""
+        return len(self.window)
+
+    def restart_clock(self) -> None:
+        """Time training from now on (what came before, such as a validation, is not training)."""
+        self.samples = 0
+        self.started = time.perf_counter()
+
+    def flush(self, state: TrainState, end_of_epoch: bool) -> None:
+        """Log the window (and the epoch's means when it ended); raise if training diverged."""
+        values = {f"train/{name}": value for name, value in self.window.pop().items()}
+        if end_of_epoch:
+            epoch_means = state.epoch_means.pop()
+            values |= {f"train/epoch_{name}": value for name, value in epoch_means.items()}
+        speed = self.samples / (time.perf_counter() - self.started) if self.samples else None
+        timing = {} if speed is None else {"perf/samples_per_s": speed}
+        self.log.log(values | timing, step=state.step, epoch=state.epoch)
+        self.progress.show(values, speed)
+        raise_if_diverged(values, state.step)
+        self.restart_clock()
+
+
+def raise_if_diverged(values: dict[str, float], step: int) -> None:
+    """FloatingPointError naming the first metric that is NaN or infinite.
+
+    It is raised after the record is written, so ``metrics.jsonl`` and ``summary.json`` show
+    the value that ended the run.
+    """
+    for name, value in values.items():
+        if not math.isfinite(value):
+            raise FloatingPointError(f"training diverged: {name} is {value} at step {step}")
