@@ -70,6 +70,9 @@ LOADERS = Loaders(
 )
 
 
+LOWEST_VAL_LOSS = Objective("val/loss", "min")
+
+
 def plan(epochs: int = 2, max_steps: int | None = None, eval_every: int = 1, log_every: int = 2):
     return TrainingPlan(epochs, max_steps, eval_every, log_every, seed=0)
 
@@ -77,7 +80,7 @@ def plan(epochs: int = 2, max_steps: int | None = None, eval_every: int = 1, log
 def train(
     run_dir: Path,
     training_plan: TrainingPlan,
-    objective: Objective = Objective("val/loss", "min"),
+    objective: Objective = LOWEST_VAL_LOSS,
     lr: float = 0.05,
     resume: bool = False,
     crash_at_step: int | None = None,
