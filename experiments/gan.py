@@ -107,6 +107,35 @@ def value_estimate(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     return F.logsigmoid(real_logits).mean() + F.logsigmoid(-fake_logits).mean()
 
 
+def check_options(
+    negative_slope: float, generator_loss: str, noise: str, d_optim: OptimizerFactory | None
+) -> None:
+    """Raise ``ValueError`` naming the first of these GAN settings that is not allowed."""
+    if not 0 <= negative_slope < 1:
+        raise ValueError(f"model.negative_slope must be in [0, 1), got {negative_slope!r}")
+    if generator_loss not in GENERATOR_LOSSES:
+        raise ValueError(
+            f"model.generator_loss must be non_saturating or minimax, got {generator_loss!r}"
+        )
+    if noise not in NOISES:
+        raise ValueError(f"model.noise must be normal or uniform, got {noise!r}")
+    if d_optim is not None and not callable(d_optim):
+        raise ValueError(
+            "model.d_optim must be null or an optimizer of the parameters "
+            f"(a _partial_ optimizer node), got {d_optim!r}"
+        )
+
+
+def checked_sigmas(parzen_sigmas: Sequence[float]) -> tuple[float, ...]:
+    """The Parzen window widths as floats; ``ValueError`` unless a non-empty list of positives."""
+    sigmas = tuple(parzen_sigmas) if isinstance(parzen_sigmas, Iterable) else ()
+    if not sigmas or not all(isinstance(s, int | float) and 0 < s < math.inf for s in sigmas):
+        raise ValueError(
+            f"model.parzen_sigmas must be a non-empty list of positive numbers, got {parzen_sigmas!r}"
+        )
+    return tuple(float(s) for s in sigmas)
+
+
 class GAN(Experiment):
     """Generator and discriminator trained by the paper's Algorithm 1.
 
@@ -146,24 +175,8 @@ class GAN(Experiment):
         )  # fmt: skip
         generator_sizes = check_sizes("generator_sizes", generator_sizes)
         discriminator_sizes = check_sizes("discriminator_sizes", discriminator_sizes)
-        if not 0 <= negative_slope < 1:
-            raise ValueError(f"model.negative_slope must be in [0, 1), got {negative_slope!r}")
-        if generator_loss not in GENERATOR_LOSSES:
-            raise ValueError(
-                f"model.generator_loss must be non_saturating or minimax, got {generator_loss!r}"
-            )
-        if noise not in NOISES:
-            raise ValueError(f"model.noise must be normal or uniform, got {noise!r}")
-        if d_optim is not None and not callable(d_optim):
-            raise ValueError(
-                "model.d_optim must be null or an optimizer of the parameters "
-                f"(a _partial_ optimizer node), got {d_optim!r}"
-            )
-        sigmas = tuple(parzen_sigmas) if isinstance(parzen_sigmas, Iterable) else ()
-        if not sigmas or not all(isinstance(s, int | float) and 0 < s < math.inf for s in sigmas):
-            raise ValueError(
-                f"model.parzen_sigmas must be a non-empty list of positive numbers, got {parzen_sigmas!r}"
-            )
+        check_options(negative_slope, generator_loss, noise, d_optim)
+        sigmas = checked_sigmas(parzen_sigmas)
 
         image_shape = (in_channels, image_size, image_size)
         self.generator = Generator(latent_dim, generator_sizes, image_shape, negative_slope)
@@ -175,7 +188,7 @@ class GAN(Experiment):
         self.d_optim = d_optim
         self.parzen_samples = parzen_samples
         self.parzen_val_images = parzen_val_images
-        self.parzen_sigmas = tuple(float(s) for s in sigmas)
+        self.parzen_sigmas = sigmas
         self.parzen_batch_size = parzen_batch_size
 
         # State that checkpoints must carry: the number of training_step calls (the place in

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
+from torch import Tensor
 
 from experiments.base import Batch, Experiment
 from runner.data.loader import TensorLoader
@@ -37,7 +38,7 @@ def evaluate(
     return {f"{split}/{name}": value for name, value in metrics.items()}
 
 
-def make_figures(experiment: Experiment, batch: Batch, seed: int) -> dict:
+def make_figures(experiment: Experiment, batch: Batch, seed: int) -> dict[str, Tensor]:
     """The experiment's image grids for ``batch``, drawn as an evaluation is."""
     with evaluation(experiment, seed):
         return experiment.figures(batch)

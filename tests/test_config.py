@@ -94,3 +94,66 @@ def test_auto_mode_is_online_only_with_an_api_key(monkeypatch, tmp_path):
     monkeypatch.setenv("WANDB_MODE", "disabled")
     assert choose_mode("auto") == "disabled"
     assert choose_mode("offline") == "offline"
+
+
+# What a project class's constructor defaults to, and the YAML option that deliberately differs.
+DELIBERATE = {("optim", "adam_gan"): {"lr", "betas"}}
+
+
+def same_value(in_yaml: object, in_code: object) -> bool:
+    if isinstance(in_code, tuple | list):
+        return (
+            isinstance(in_yaml, list | tuple)
+            and len(in_yaml) == len(in_code)
+            and all(same_value(a, b) for a, b in zip(in_yaml, in_code, strict=True))
+        )
+    if isinstance(in_code, float):  # YAML keeps 8 digits (the Parzen widths)
+        return in_yaml == pytest.approx(in_code, rel=1e-7)
+    return in_yaml == in_code
+
+
+@pytest.mark.parametrize(
+    ("group", "option"),
+    [("model", m) for m in options("model")] + [("optim", o) for o in options("optim")],
+)
+def test_every_value_a_yaml_copies_from_code_is_the_code_default(group, option):
+    """``conf/`` shows every setting, so it repeats the defaults of this project's classes:
+    a default changed in code must be changed in the YAML too, or this fails."""
+    import inspect
+
+    from hydra.utils import get_class
+
+    node = compose_config(f"{group}={option}")[group]
+    target = get_class(node._target_)
+    if not target.__module__.startswith(("experiments.", "runner.")):
+        return  # torch's optimizers: the YAML chooses their settings, it copies nothing
+    defaults = {
+        name: p.default for name, p in inspect.signature(target).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }  # fmt: skip
+    copied = [
+        key for key in node
+        if key in defaults and not OmegaConf.is_interpolation(node, key)
+        and key not in DELIBERATE.get((group, option), set())
+    ]  # fmt: skip
+    if (group, option) == ("model", "gan"):
+        assert "parzen_sigmas" in copied  # the paper's grid, experiments.gan.PARZEN_SIGMAS
+    for key in copied:
+        value = OmegaConf.to_object(node[key]) if OmegaConf.is_config(node[key]) else node[key]
+        assert same_value(value, defaults[key]), (
+            f"{group}/{option}.yaml {key}: {value} != {defaults[key]}"
+        )
+
+
+@pytest.mark.parametrize("model", options("model"))
+def test_every_model_option_carries_its_objective(model):
+    cfg = compose_config(f"model={model}")
+    assert cfg.objective.metric.split("/")[0] in ("train", "val", "test")
+    assert cfg.objective.mode in ("max", "min")
+
+
+def test_the_data_and_device_options_share_their_common_keys():
+    for group, own in (("data", {"dataset"}), ("device", {"type"})):
+        for option in options(group):
+            assert set(OmegaConf.load(CONF_DIR / group / f"{option}.yaml")) == own, option
+        assert compose_config(f"{group}={options(group)[0]}")[group].keys() > own

@@ -66,3 +66,11 @@ def test_the_theory_experiment_approaches_the_optimal_discriminator(make_config,
     assert error < 0.05  # mean |D − D*| over the bulk of both densities
     assert abs(summary["val/value_at_optimum"] - summary["val/theorem_2"]) < 1e-6
     assert abs(summary["val/value"] - summary["val/value_at_optimum"]) < 0.01
+
+
+def test_model_gan_theory_alone_runs_and_is_judged_by_its_distance_to_the_optimum(cli, tmp_path):
+    result = cli(tmp_path / "run", "model=gan_theory", "trainer.max_steps=30")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "run/summary.json").read_text())
+    assert summary["objective"]["metric"] == "val/d_error" and summary["objective"]["mode"] == "min"
+    assert summary["objective"]["value"] == summary["metrics"]["val/d_error"]

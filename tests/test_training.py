@@ -135,3 +135,19 @@ def test_best_checkpoint_follows_a_training_objective(make_config, tmp_path):
     epoch_losses = [r["train/epoch_loss"] for r in records if "train/epoch_loss" in r]
     assert len(epoch_losses) == 2  # one per epoch
     assert best["metric"] == "train/epoch_loss" and best["value"] == min(epoch_losses)
+
+
+def test_a_checkpoint_of_another_format_is_refused_in_one_line(make_config, tmp_path):
+    run(make_config("trainer.max_steps=5"), tmp_path)
+    last = tmp_path / "checkpoints/last.pt"
+    checkpoint = torch.load(last, weights_only=True)
+    torch.save({**checkpoint, "format": 1}, last)
+    before = (tmp_path / "metrics.jsonl").read_text()
+    with pytest.raises(
+        ConfigError, match="has checkpoint format 1, and this runner reads format 2"
+    ):
+        run(make_config("trainer.max_steps=10", "resume=true"), tmp_path)
+    torch.save({"weights": torch.zeros(1)}, last)
+    with pytest.raises(ConfigError, match="has no known format"):
+        run(make_config("trainer.max_steps=10", "resume=true"), tmp_path)
+    assert (tmp_path / "metrics.jsonl").read_text() == before

@@ -104,9 +104,9 @@ def _path(*pieces: Stroke) -> Stroke:
 # --- The allographs of each digit --------------------------------------------------------------
 
 
-def _allographs() -> list[list[list[Stroke]]]:
-    """For each digit 0-9, its ways of writing, each a list of strokes in a unit-high box."""
-    zero = [
+def _zero() -> list[list[Stroke]]:
+    """The ways of writing 0, each a list of strokes."""
+    return [
         [_arc((0.5, 0.5), 0.28, 0.48, 90, 450)],
         [_arc((0.5, 0.5), 0.22, 0.48, 100, 480)],  # overshoots its start a little
         [
@@ -116,7 +116,11 @@ def _allographs() -> list[list[list[Stroke]]]:
             )
         ],
     ]
-    one = [
+
+
+def _one() -> list[list[Stroke]]:
+    """The ways of writing 1, each a list of strokes."""
+    return [
         [_line((0.5, 0.0), (0.5, 1.0))],
         [_path(_line((0.33, 0.17), (0.5, 0.0)), _line((0.5, 0.0), (0.5, 1.0)))],
         [
@@ -125,7 +129,11 @@ def _allographs() -> list[list[list[Stroke]]]:
         ],
         [_bezier((0.45, 0.0), (0.52, 0.35), (0.52, 0.7), (0.47, 1.0))],
     ]
-    two = [
+
+
+def _two() -> list[list[Stroke]]:
+    """The ways of writing 2, each a list of strokes."""
+    return [
         [
             _path(
                 _arc((0.5, 0.27), 0.27, 0.26, 160, -20),
@@ -150,7 +158,11 @@ def _allographs() -> list[list[list[Stroke]]]:
             )
         ],
     ]
-    three = [
+
+
+def _three() -> list[list[Stroke]]:
+    """The ways of writing 3, each a list of strokes."""
+    return [
         [_path(_arc((0.47, 0.25), 0.25, 0.24, 150, -90), _arc((0.47, 0.73), 0.3, 0.26, 90, -150))],
         [
             _path(
@@ -167,7 +179,11 @@ def _allographs() -> list[list[list[Stroke]]]:
             )
         ],
     ]
-    four = [
+
+
+def _four() -> list[list[Stroke]]:
+    """The ways of writing 4, each a list of strokes."""
+    return [
         [
             _path(_line((0.55, 0.0), (0.12, 0.68)), _line((0.12, 0.68), (0.88, 0.68))),
             _line((0.66, 0.3), (0.66, 1.0)),
@@ -181,7 +197,11 @@ def _allographs() -> list[list[list[Stroke]]]:
             _line((0.68, 0.02), (0.68, 1.0)),
         ],
     ]
-    five = [
+
+
+def _five() -> list[list[Stroke]]:
+    """The ways of writing 5, each a list of strokes."""
+    return [
         [
             _path(
                 _line((0.8, 0.0), (0.3, 0.0)),
@@ -199,7 +219,11 @@ def _allographs() -> list[list[list[Stroke]]]:
             _line((0.32, 0.0), (0.82, 0.02)),
         ],
     ]
-    six = [
+
+
+def _six() -> list[list[Stroke]]:
+    """The ways of writing 6, each a list of strokes."""
+    return [
         [
             _path(
                 _bezier((0.72, 0.05), (0.4, 0.1), (0.2, 0.45), (0.22, 0.72)),
@@ -208,7 +232,11 @@ def _allographs() -> list[list[list[Stroke]]]:
         ],
         [_path(_line((0.65, 0.0), (0.25, 0.66)), _arc((0.48, 0.74), 0.24, 0.24, 200, -160))],
     ]
-    seven = [
+
+
+def _seven() -> list[list[Stroke]]:
+    """The ways of writing 7, each a list of strokes."""
+    return [
         [_path(_line((0.15, 0.0), (0.82, 0.0)), _line((0.82, 0.0), (0.38, 1.0)))],
         [
             _path(_line((0.15, 0.0), (0.82, 0.0)), _line((0.82, 0.0), (0.38, 1.0))),
@@ -228,7 +256,11 @@ def _allographs() -> list[list[list[Stroke]]]:
             )
         ],
     ]
-    eight = [
+
+
+def _eight() -> list[list[Stroke]]:
+    """The ways of writing 8, each a list of strokes."""
+    return [
         [_arc((0.5, 0.25), 0.22, 0.25, 270, 630), _arc((0.5, 0.74), 0.27, 0.26, 90, 450)],
         [
             _path(
@@ -239,7 +271,11 @@ def _allographs() -> list[list[list[Stroke]]]:
             )
         ],
     ]
-    nine = [
+
+
+def _nine() -> list[list[Stroke]]:
+    """The ways of writing 9, each a list of strokes."""
+    return [
         [_arc((0.5, 0.28), 0.25, 0.27, 0, 360), _line((0.75, 0.28), (0.72, 1.0))],
         [
             _path(
@@ -249,7 +285,22 @@ def _allographs() -> list[list[list[Stroke]]]:
         ],
         [_path(_arc((0.48, 0.27), 0.24, 0.25, 10, 370), _line((0.72, 0.23), (0.52, 1.0)))],
     ]
-    return [zero, one, two, three, four, five, six, seven, eight, nine]
+
+
+def _allographs() -> list[list[list[Stroke]]]:
+    """For each digit 0-9, its ways of writing, each a list of strokes in a unit-high box."""
+    return [
+        _zero(),
+        _one(),
+        _two(),
+        _three(),
+        _four(),
+        _five(),
+        _six(),
+        _seven(),
+        _eight(),
+        _nine(),
+    ]
 
 
 def _segment_tables() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
