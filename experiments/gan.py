@@ -96,14 +96,21 @@ class Discriminator(nn.Module):
 
 
 def generator_loss(fake_logits: Tensor, kind: str) -> Tensor:
-    """What G minimises: −log D(G(z)) (non-saturating) or log(1 − D(G(z))) (minimax)."""
+    """What G minimises: −log D(G(z)) (non-saturating) or log(1 − D(G(z))) (minimax).
+
+    In float32 whatever the logits' precision: under bf16 autocast, logsigmoid of a confident
+    logit keeps too few digits for the loss and its gradient.
+    """
+    fake_logits = fake_logits.float()
     if kind == "non_saturating":
         return -F.logsigmoid(fake_logits).mean()
     return F.logsigmoid(-fake_logits).mean()
 
 
 def value_estimate(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
-    """The minibatch estimate of V(D, G) = mean log D(x) + mean log(1 − D(G(z)))."""
+    """The minibatch estimate of V(D, G) = mean log D(x) + mean log(1 − D(G(z))), in float32
+    (see :func:`generator_loss`)."""
+    real_logits, fake_logits = real_logits.float(), fake_logits.float()
     return F.logsigmoid(real_logits).mean() + F.logsigmoid(-fake_logits).mean()
 
 
@@ -525,10 +532,7 @@ class GANTheory(Experiment):
         n, device = self.samples_per_step, next(self.parameters()).device
         real = torch.randn(n, 1, device=device) * self.data_std + self.data_mean
         fake = torch.randn(n, 1, device=device) * self.model_std + self.model_mean
-        value = (
-            F.logsigmoid(self.discriminator(real)).mean()
-            + F.logsigmoid(-self.discriminator(fake)).mean()
-        )
+        value = value_estimate(self.discriminator(real), self.discriminator(fake))
         self.optimizer_step(-value, optimizers["discriminator"])
         return {"d_loss": -value.detach(), "value": value.detach()}
 

@@ -184,6 +184,10 @@ class VAE(Experiment):
     def elbo_terms(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """The one-sample estimate of E_q[log p(x|z)] and the exact KL(q(z|x) ‖ p(z)), per image."""
         mu, logvar = self.encoder(x)
+        # The KL and the sample z in float32 even under bf16 autocast: exp(log σ²) and the
+        # sum over latents lose too much in 8 bits of mantissa. The Bernoulli likelihood is
+        # float32 already (autocast computes BCE-with-logits in float32).
+        mu, logvar = mu.float(), logvar.float()
         reconstruction = bernoulli_log_likelihood(self.decoder(reparameterize(mu, logvar)), x)
         return reconstruction, gaussian_kl(mu, logvar)
 

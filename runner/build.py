@@ -12,6 +12,7 @@ from torch.optim import Optimizer
 from runner.data.loader import ImageSet, Loaders, TensorLoader
 from runner.data.splits import distort_splits, epoch_distortion, make_splits
 from runner.errors import ConfigError
+from runner.schedules import Scheduler
 
 
 def build(node: DictConfig, group: str) -> Any:
@@ -54,10 +55,35 @@ def build_optimizer_factory(node: DictConfig) -> Callable[[Iterable[Any]], Optim
     return make_optimizer
 
 
+def build_schedules(
+    node: DictConfig, optimizers: dict[str, Optimizer], total_steps: int
+) -> dict[str, Scheduler | None]:
+    """The ``schedule`` node (a ``_partial_`` target) applied to every optimizer, over
+    ``total_steps`` optimisation steps."""
+    partial = build(node, "schedule")
+    try:
+        return {name: partial(opt, total_steps=total_steps) for name, opt in optimizers.items()}
+    except (ValueError, TypeError) as error:
+        raise setting_error("schedule", error) from None
+
+
+def compile_modules(experiment: torch.nn.Module, mode: str) -> None:
+    """``torch.compile`` each module the experiment is made of, in place.
+
+    The experiment calls its modules (a GAN's generator and discriminator) rather than one
+    forward of its own, so each is compiled; in place, so the checkpoints' parameter names
+    stay those of the uncompiled model.
+    """
+    for module in experiment.children():
+        module.compile(mode=mode)
+
+
 def build_loaders(data: DictConfig, seed: int, device: torch.device) -> Loaders:
     """The dataset of ``data.dataset``, split and batched as ``data`` says, on ``device``."""
     train, test = build(data.dataset, "data")
     splits = make_splits(train, test, data.val_size, device)
+    if data.subset is not None:
+        splits = splits.first(data.subset)
     each_epoch = data.resample_each_epoch and data.distortion != "none"
     splits = distort_splits(splits, data.distortion, data.distortion_seed, each_epoch)
     check_shape(splits.test, data)

@@ -9,6 +9,8 @@ where it stopped::
     config      the resolved config the run started with
     experiment  the experiment's state_dict (weights and buffers)
     optimizers  {name: optimizer state_dict}
+    steps       StepService.state_dict(): schedules, gradient scalers, the place in each
+                gradient accumulation and the gradients gathered so far
     rng         the torch (and CUDA) random number generator states
     state       TrainState.state_dict(): position, best objective, running means, ...
 
@@ -22,11 +24,11 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.optim import Optimizer
 
 from runner.errors import ConfigError
 from runner.files import save_atomically
 from runner.state import TrainState
+from runner.step import StepService
 
 CHECKPOINT_FORMAT = 2
 """The layout above. Bumped whenever it changes; a checkpoint of another format is refused."""
@@ -59,7 +61,7 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def steps_done(checkpoint: dict[str, Any]) -> int:
-    """How many optimisation steps the run of ``checkpoint`` had taken."""
+    """How many training steps (batches) the run of ``checkpoint`` had taken."""
     return checkpoint["state"]["step"]
 
 
@@ -70,13 +72,13 @@ class Checkpointer:
         self,
         directory: Path,
         experiment: nn.Module,
-        optimizers: dict[str, Optimizer],
+        steps: StepService,
         config: dict[str, Any],
     ) -> None:
         self.last = directory / "last.pt"
         self.best = directory / "best.pt"
         self.experiment = experiment
-        self.optimizers = optimizers
+        self.steps = steps
         self.config = config
 
     def save_last(self, state: TrainState) -> None:
@@ -85,7 +87,8 @@ class Checkpointer:
             "format": CHECKPOINT_FORMAT,
             "config": self.config,
             "experiment": self.experiment.state_dict(),
-            "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
+            "optimizers": {name: opt.state_dict() for name, opt in self.steps.optimizers.items()},
+            "steps": self.steps.state_dict(),
             "rng": rng_state(),
             "state": state.state_dict(),
         }
@@ -105,11 +108,12 @@ class Checkpointer:
         save_atomically(best, self.best)
 
     def restore(self, checkpoint: dict[str, Any]) -> TrainState:
-        """Load a checkpoint read by :func:`read_checkpoint` into the experiment, the optimizers
-        and the random number generators; return the run's state."""
+        """Load a checkpoint read by :func:`read_checkpoint` into the experiment, the optimizers,
+        the step service and the random number generators; return the run's state."""
         self.experiment.load_state_dict(checkpoint["experiment"])
         for name, optimizer_state in checkpoint["optimizers"].items():
-            self.optimizers[name].load_state_dict(optimizer_state)
+            self.steps.optimizers[name].load_state_dict(optimizer_state)
+        self.steps.load_state_dict(checkpoint["steps"])
         restore_rng_state(checkpoint["rng"])
         state = TrainState()
         state.load_state_dict(checkpoint["state"])

@@ -88,7 +88,9 @@ class TrainingProgress:
             self.bar.update(self.task, speed=f"{samples_per_s:,.0f}")
 
 
-def summary_table(metrics: Mapping[str, float], objective: str, wall_time_s: float) -> Table:
+def summary_table(
+    metrics: Mapping[str, float], objective: str, wall_time_s: float | None = None
+) -> Table:
     """Final metrics, the objective first and highlighted."""
     table = Table(title="summary", show_header=True, header_style="bold")
     table.add_column("metric")
@@ -98,7 +100,8 @@ def summary_table(metrics: Mapping[str, float], objective: str, wall_time_s: flo
         if name in metrics:
             style = "bold green" if name == objective else None
             table.add_row(name, format_value(metrics[name]), style=style)
-    table.add_row("wall time", f"{wall_time_s:.1f} s")
+    if wall_time_s is not None:
+        table.add_row("wall time", f"{wall_time_s:.1f} s")
     return table
 
 

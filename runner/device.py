@@ -31,3 +31,12 @@ def set_determinism(deterministic: bool) -> None:
     torch.backends.cudnn.deterministic = deterministic
     torch.backends.cudnn.benchmark = not deterministic
     torch.backends.mkldnn.deterministic = deterministic
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """float16 needs a GPU: on the CPU it is slow and, without a gradient scaler, unsound."""
+    if precision == "16" and device.type != "cuda":
+        raise ConfigError(
+            "trainer.precision=16 needs a CUDA GPU (float16 with a gradient scaler); "
+            "on the CPU use trainer.precision=bf16 or 32"
+        )

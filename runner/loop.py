@@ -3,8 +3,6 @@
 from dataclasses import dataclass
 from typing import Any
 
-from torch.optim import Optimizer
-
 from experiments.base import Experiment
 from runner.checkpoint import Checkpointer
 from runner.console import TrainingProgress, console, format_value
@@ -13,12 +11,14 @@ from runner.evaluation import evaluate, make_figures
 from runner.objective import Objective
 from runner.run_log import RunLog
 from runner.state import TrainState
+from runner.step import StepService
 from runner.training_log import TrainingLog
 
 
 @dataclass(frozen=True)
 class TrainingPlan:
-    """How long to train, how often to log and validate (the ``trainer`` settings), and the
+    """What the loop reads of the ``trainer`` settings (how long to train; how often to log,
+    validate and checkpoint; when to stop early; whether the first step compiles), and the
     seed every evaluation draws its random numbers from (the run's ``seed``)."""
 
     epochs: int
@@ -26,13 +26,18 @@ class TrainingPlan:
     eval_every: int
     log_every: int
     seed: int
+    checkpoint_every: int = 1
+    patience: int | None = None
+    min_delta: float = 0.0
+    compile: bool = False
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "TrainingPlan":
         trainer = config["trainer"]
         return cls(
             trainer["epochs"], trainer["max_steps"], trainer["eval_every"], trainer["log_every"],
-            config["seed"],
+            config["seed"], trainer["checkpoint_every"], trainer["early_stop"]["patience"],
+            trainer["early_stop"]["min_delta"], trainer["compile"],
         )  # fmt: skip
 
     def total_steps(self, batches_per_epoch: int) -> int:
@@ -42,21 +47,23 @@ class TrainingPlan:
 
 def fit(
     experiment: Experiment,
-    optimizers: dict[str, Optimizer],
+    steps: StepService,
     loaders: Loaders,
     plan: TrainingPlan,
     objective: Objective,
     log: RunLog,
     checkpoints: Checkpointer,
     state: TrainState,
-) -> None:
-    """Train from ``state`` to the plan's last step::
+) -> str:
+    """Train from ``state`` to the plan's last step, or until early stopping; return why it
+    stopped (``"end_of_schedule"`` or ``"early_stop"``)::
 
         until the last step:
             train to the end of the epoch (or the last step), logging every log_every steps
             log the rest of the window, and the epoch's means when the epoch ended
-            validate every eval_every epochs and at the last step; keep the best weights
-            checkpoint
+            validate every eval_every epochs and at the last step: keep the best weights,
+                step a plateau schedule, count validations without improvement
+            checkpoint every checkpoint_every epochs, at the last step and when stopping early
 
     Windows are flushed before every checkpoint and the epoch's running sums are part of
     ``state``, so a run resumed from any checkpoint logs exactly what an uninterrupted one would.
@@ -64,21 +71,32 @@ def fit(
     total_steps = plan.total_steps(len(loaders.train))
     experiment.train()
     with TrainingProgress(total_steps, state.step) as progress:
-        training_log = TrainingLog(log, progress)
+        training_log = TrainingLog(log, progress, steps.learning_rates, plan.compile)
         while state.step < total_steps:
-            train_epoch(experiment, optimizers, loaders.train, plan, state, training_log)
+            train_epoch(experiment, steps, loaders.train, plan, state, training_log)
             epoch_ended = state.end_epoch_if_complete(len(loaders.train))
             if training_log.pending or epoch_ended:
                 training_log.flush(state, end_of_epoch=epoch_ended)
-            if (epoch_ended and state.epoch % plan.eval_every == 0) or state.step == total_steps:
-                validate(experiment, loaders.val, objective, plan.seed, log, checkpoints, state)
-            save_last(checkpoints, log, state)
+            last_step = state.step == total_steps
+            stopping = False
+            if (epoch_ended and state.epoch % plan.eval_every == 0) or last_step:
+                value = validate(
+                    experiment, loaders.val, objective, plan.seed, log, checkpoints, state
+                )
+                stopping = value is not None and after_validation(
+                    value, steps, objective, plan, state
+                )
+            if stopping or last_step or (epoch_ended and state.epoch % plan.checkpoint_every == 0):
+                save_last(checkpoints, log, state)
+            if stopping:
+                return "early_stop"
             training_log.restart_clock()
+    return "end_of_schedule"
 
 
 def train_epoch(
     experiment: Experiment,
-    optimizers: dict[str, Optimizer],
+    steps: StepService,
     loader: TensorLoader,
     plan: TrainingPlan,
     state: TrainState,
@@ -87,7 +105,9 @@ def train_epoch(
     """Train on the epoch's remaining batches, or up to the plan's last step."""
     last_step = plan.total_steps(len(loader))
     for batch in loader.batches(state.epoch, start=state.batch):
-        metrics = experiment.training_step(batch, optimizers)
+        with steps.batch():
+            metrics = experiment.training_step(batch, steps.optimizers)
+        metrics |= steps.pop_gradient_norms()
         state.record_step(metrics)
         training_log.add(metrics, samples=len(batch[1]))
         if state.step % plan.log_every == 0:
@@ -104,9 +124,10 @@ def validate(
     log: RunLog,
     checkpoints: Checkpointer,
     state: TrainState,
-) -> None:
+) -> float | None:
     """Evaluate on the validation split, save the figures, and keep the weights if they are
-    the best so far on the objective (a ``val/`` metric, or the latest ``train/`` one)."""
+    the best so far on the objective; return the objective's value (a ``val/`` metric, or the
+    latest ``train/`` one; None before the first training record of a ``train/`` one)."""
     metrics = evaluate(experiment, loader, "val", seed)
     log.log(metrics, step=state.step, epoch=state.epoch)
     log.save_figures(make_figures(experiment, next(iter(loader)), seed), step=state.step)
@@ -116,6 +137,22 @@ def validate(
     if value is not None and objective.improves(value, state.best):
         state.best = value
         checkpoints.save_best(state, objective.metric, value)
+    return value
+
+
+def after_validation(
+    value: float, steps: StepService, objective: Objective, plan: TrainingPlan, state: TrainState
+) -> bool:
+    """Step a plateau schedule on the objective, and count validations without an improvement
+    of more than ``min_delta``; return whether ``patience`` of them have passed."""
+    steps.observe_objective(value)
+    if plan.patience is None:
+        return False
+    if objective.improves(value, state.early_stop_best, margin=plan.min_delta):
+        state.early_stop_best, state.stale_validations = value, 0
+        return False
+    state.stale_validations += 1
+    return state.stale_validations >= plan.patience
 
 
 def save_last(checkpoints: Checkpointer, log: RunLog, state: TrainState) -> None:

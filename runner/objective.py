@@ -14,10 +14,13 @@ class Objective:
     metric: str
     mode: str
 
-    def improves(self, value: float, best: float | None) -> bool:
+    def improves(self, value: float, best: float | None, margin: float = 0.0) -> bool:
+        """Whether ``value`` beats ``best`` by more than ``margin`` (any first value does)."""
         if math.isnan(value):
             return False
-        return best is None or (value > best if self.mode == "max" else value < best)
+        if best is None:
+            return True
+        return value > best + margin if self.mode == "max" else value < best - margin
 
     def check_measured_by(self, experiment: Experiment) -> None:
         """Raise :class:`ConfigError` unless ``experiment`` declares the metric, so that a typo

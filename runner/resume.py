@@ -20,11 +20,22 @@ MAY_CHANGE_ON_RESUME = (
     "data.root",
     "data.eval_batch_size",
 )
+KEPT_ON_RESUME = ("trainer.accumulate",)  # half-gathered gradients in the checkpoint depend on it
+
+
+def under(key: str, prefixes: tuple[str, ...]) -> bool:
+    return any(key == prefix or key.startswith(f"{prefix}.") for prefix in prefixes)
 
 
 def first_change(started: Any, now: Any, key: str = "") -> tuple[str, Any, Any] | None:
     """The first setting (dotted key, old, new) that differs and may not change on resume."""
-    if key and any(key == k or key.startswith(f"{k}.") for k in MAY_CHANGE_ON_RESUME):
+    holds_kept = any(kept.startswith(f"{key}.") for kept in KEPT_ON_RESUME)
+    if (
+        key
+        and under(key, MAY_CHANGE_ON_RESUME)
+        and not under(key, KEPT_ON_RESUME)
+        and not holds_kept
+    ):
         return None
     if isinstance(started, dict) and isinstance(now, dict):
         for name in dict.fromkeys([*started, *now]):
@@ -49,7 +60,8 @@ def check_resumable(checkpoint: dict[str, Any], config: dict[str, Any], total_st
         )
         raise ConfigError(
             f"resume=true: {key} was {old!r} when this run started and is {new!r} now; "
-            f"a resumed run keeps its settings (only {allowed} may change)"
+            f"a resumed run keeps its settings (only {allowed} may change, "
+            f"except {', '.join(KEPT_ON_RESUME)})"
         )
     done = steps_done(checkpoint)
     if total_steps < done:

@@ -11,25 +11,31 @@ from typing import Any
 
 import torch
 from omegaconf import DictConfig
-from torch.optim import Optimizer
 
 from experiments.base import Experiment
-from runner.build import build, build_loaders, build_optimizer_factory
+from runner.build import (
+    build,
+    build_loaders,
+    build_optimizer_factory,
+    build_schedules,
+    compile_modules,
+)
 from runner.checkpoint import Checkpointer, read_checkpoint
 from runner.console import console, show_config, summary_table
 from runner.data.loader import Loaders
-from runner.device import resolve_device, set_determinism
+from runner.device import check_precision, resolve_device, set_determinism
 from runner.errors import ConfigError, describe_error
 from runner.evaluation import evaluate
 from runner.files import read_json
 from runner.loop import TrainingPlan, fit
 from runner.metrics import MetricsFile
 from runner.objective import Objective
+from runner.profiling import profiled
 from runner.resume import check_resumable
 from runner.run_log import RunLog
 from runner.settings import validate
 from runner.state import TrainState
-from runner.step import StepService
+from runner.step import StepService, StepSettings
 from runner.summary import write_summary
 from runner.wandb_run import start_wandb
 
@@ -42,7 +48,7 @@ class PreparedRun:
     config: dict[str, Any]
     device: torch.device
     experiment: Experiment
-    optimizers: dict[str, Optimizer]
+    steps: StepService
     loaders: Loaders
     plan: TrainingPlan
     objective: Objective
@@ -60,6 +66,7 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
     config = validate(cfg)
     checkpoint = checkpoint_to_resume(config, run_dir)
     device = resolve_device(config["device"]["type"])
+    check_precision(config["trainer"]["precision"], device)
     set_up_torch(config)
     loaders = build_loaders(cfg.data, config["seed"], device)
     plan = TrainingPlan.from_config(config)
@@ -100,9 +107,12 @@ def set_up_torch(config: dict[str, Any]) -> None:
 
 
 def completed_objective(run_dir: Path, total_steps: int) -> float | None:
-    """The objective of a run that already completed this many steps; None otherwise."""
+    """The objective of a run that already completed this many steps, or stopped early;
+    None otherwise."""
     previous = read_json(run_dir / "summary.json")
-    if previous.get("status") == "completed" and previous["steps"] == total_steps:
+    if previous.get("status") != "completed":
+        return None
+    if previous["steps"] == total_steps or previous.get("stop_reason") == "early_stop":
         return previous["objective"]["value"]
     return None
 
@@ -116,21 +126,29 @@ def build_run(
     plan: TrainingPlan,
     checkpoint: dict[str, Any] | None,
 ) -> PreparedRun:
-    """Build the experiment and its optimizers, check the objective, restore the checkpoint."""
+    """Build the experiment, its optimizers and their step service; check the objective;
+    restore the checkpoint."""
     experiment = build(cfg.model, "model").to(device)
     optimizers = experiment.configure_optimizers(build_optimizer_factory(cfg.optim))
-    experiment.use_step_service(StepService(optimizers))
+    accumulate = config["trainer"]["accumulate"]
+    optimisation_steps = max(1, plan.total_steps(len(loaders.train)) // accumulate)
+    schedules = build_schedules(cfg.schedule, optimizers, optimisation_steps)
+    steps = StepService(
+        optimizers, StepSettings.from_config(config["trainer"]), device.type, schedules
+    )
+    experiment.use_step_service(steps)
+    if config["trainer"]["compile"]:
+        compile_modules(experiment, config["trainer"]["compile_mode"])
     objective = Objective(config["objective"]["metric"], config["objective"]["mode"])
     objective.check_measured_by(experiment)
-    checkpoints = Checkpointer(run_dir / "checkpoints", experiment, optimizers, config)
+    checkpoints = Checkpointer(run_dir / "checkpoints", experiment, steps, config)
     state = TrainState()
     if checkpoint is not None:
         state = checkpoints.restore(checkpoint)
         console.print(f"resuming from {checkpoints.last} at step {state.step}")
     return PreparedRun(
-        run_dir, config, device, experiment, optimizers, loaders, plan, objective, checkpoints,
-        state,
-    )  # fmt: skip
+        run_dir, config, device, experiment, steps, loaders, plan, objective, checkpoints, state
+    )
 
 
 def execute(run: PreparedRun) -> float:
@@ -143,10 +161,11 @@ def execute(run: PreparedRun) -> float:
     show_config(run.config, run.run_dir / "config_tree.txt")
     log = open_log(run)
     try:
-        fit(
-            run.experiment, run.optimizers, run.loaders, run.plan, run.objective, log,
-            run.checkpoints, run.state,
-        )  # fmt: skip
+        with profiled(run.config["trainer"]["profile"], run.run_dir / "profile"):
+            stop_reason = fit(
+                run.experiment, run.steps, run.loaders, run.plan, run.objective, log,
+                run.checkpoints, run.state,
+            )  # fmt: skip
         test_metrics = evaluate(run.experiment, run.loaders.test, "test", run.plan.seed)
         log.log(test_metrics, step=run.state.step, epoch=run.state.epoch)
         value = run.objective.value_in(log.final_metrics())
@@ -154,7 +173,8 @@ def execute(run: PreparedRun) -> float:
         status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
         close(run, log, status, error=describe_error(error))
         raise
-    close(run, log, "completed", objective={**vars(run.objective), "value": value})
+    objective = {**vars(run.objective), "value": value}
+    close(run, log, "completed", objective=objective, stop_reason=stop_reason)
     return value
 
 
@@ -170,6 +190,8 @@ def close(run: PreparedRun, log: RunLog, status: str, **ending: Any) -> None:
     """Write ``summary.json``, show the summary, and close the metrics file and the W&B run."""
     wall_time = log.wall_time()
     final = log.final_metrics()
+    if "perf/compile_s" in log.latest:  # the first step of the latest session
+        ending["compile_s"] = log.latest["perf/compile_s"]
     write_summary(
         run.run_dir / "summary.json", status=status, run_dir=str(run.run_dir),
         device=str(run.device), seed=run.plan.seed, **ending, metrics=final,

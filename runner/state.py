@@ -18,16 +18,20 @@ class TrainState:
 
     ``step`` optimisation steps are done and batch ``batch`` of epoch ``epoch`` comes next
     (with the seeded per-epoch order this pins down the next batch exactly). ``best`` is the
-    best objective at a validation so far, ``epoch_means`` the running sums of this epoch's
-    training metrics, ``metrics_bytes`` how much of ``metrics.jsonl`` belongs to the run,
-    ``wandb_run_id`` the W&B run it continues, and ``wall_time_s`` the time spent in earlier
-    sessions. The last three are brought up to date when a checkpoint is written.
+    best objective at a validation so far; ``early_stop_best`` the best by more than
+    ``trainer.early_stop.min_delta``, ``stale_validations`` the validations since it. Then
+    ``epoch_means``, the running sums of this epoch's training metrics; ``metrics_bytes``, how
+    much of ``metrics.jsonl`` belongs to the run; ``wandb_run_id``, the W&B run it continues;
+    and ``wall_time_s``, the time spent in earlier sessions. The last three are brought up to
+    date when a checkpoint is written.
     """
 
     step: int = 0
     epoch: int = 0
     batch: int = 0
     best: float | None = None
+    early_stop_best: float | None = None
+    stale_validations: int = 0
     epoch_means: RunningMeans = field(default_factory=RunningMeans)
     metrics_bytes: int = 0
     wandb_run_id: str | None = None
@@ -54,6 +58,8 @@ class TrainState:
             "epoch": self.epoch,
             "batch": self.batch,
             "best": self.best,
+            "early_stop_best": self.early_stop_best,
+            "stale_validations": self.stale_validations,
             "epoch_means": self.epoch_means.state_dict(),
             "metrics_bytes": self.metrics_bytes,
             "wandb_run_id": self.wandb_run_id,
@@ -63,6 +69,8 @@ class TrainState:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.step, self.epoch, self.batch = state["step"], state["epoch"], state["batch"]
         self.best = state["best"]
+        self.early_stop_best = state["early_stop_best"]
+        self.stale_validations = state["stale_validations"]
         self.epoch_means.load_state_dict(state["epoch_means"])
         self.metrics_bytes = state["metrics_bytes"]
         self.wandb_run_id = state["wandb_run_id"]

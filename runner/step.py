@@ -2,30 +2,174 @@
 
 Experiments decide which optimizer steps on which loss and when; they hand each step to
 ``Experiment.optimizer_step``, which the runner points here. This is the one place where the
-way a step is taken can change for every experiment at once.
+way a step is taken changes for every experiment at once: mixed precision, gradient
+accumulation, clipping and learning-rate schedules.
 """
 
-from torch import Tensor
-from torch.optim import Optimizer
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
-from experiments.base import plain_step
+import torch
+from torch import Tensor
+from torch.nn.utils import clip_grad_norm_
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+from runner.schedules import Scheduler
+
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "16": torch.float16}
+
+
+@dataclass(frozen=True)
+class StepSettings:
+    """``trainer.precision``, ``trainer.grad_clip`` and ``trainer.accumulate``."""
+
+    precision: str = "32"
+    grad_clip: float | None = None
+    accumulate: int = 1
+
+    @classmethod
+    def from_config(cls, trainer: dict[str, Any]) -> "StepSettings":
+        return cls(str(trainer["precision"]), trainer["grad_clip"], trainer["accumulate"])
 
 
 class StepService:
     """Takes the optimisation steps of a run, for the optimizers the run checkpoints.
 
-    Today a step is the plain one (clear gradients, backpropagate, step); this is where mixed
-    precision, gradient clipping, accumulation, learning-rate schedules and the gradient sync
-    of several processes belong.
+    Per batch (:meth:`batch`): the experiment's forward passes run under autocast (bf16 or
+    float16), and after every ``accumulate`` batches the learning-rate schedules advance.
+    Per call (``service(loss, optimizer)``): the gradients of ``accumulate`` calls for the same
+    optimizer are summed (each loss divided by ``accumulate``), then unscaled (float16),
+    clipped to ``grad_clip`` (the norm before clipping is reported) and stepped.
+
+    The backward pass fills only the gradients of the optimizer's own parameters: a GAN's
+    generator loss, which flows through the discriminator, leaves the discriminator's
+    gradients (perhaps half accumulated) alone.
     """
 
-    def __init__(self, optimizers: dict[str, Optimizer]) -> None:
-        self.known = {id(optimizer) for optimizer in optimizers.values()}
+    def __init__(
+        self,
+        optimizers: dict[str, Optimizer],
+        settings: StepSettings = StepSettings(),
+        device_type: str = "cpu",
+        schedules: dict[str, Scheduler | None] | None = None,
+    ) -> None:
+        self.optimizers = optimizers
+        self.settings = settings
+        self.device_type = device_type
+        self.schedules = {name: s for name, s in (schedules or {}).items() if s is not None}
+        self.names = {id(optimizer): name for name, optimizer in optimizers.items()}
+        self.calls = dict.fromkeys(optimizers, 0)
+        self.batches = 0
+        self.scalers = {}
+        if settings.precision == "16":
+            self.scalers = {name: torch.amp.GradScaler(device_type) for name in optimizers}
+        self.gradient_norms: dict[str, Tensor] = {}
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One training batch: forward passes under autocast; schedules advance after it."""
+        dtype = AUTOCAST_DTYPES.get(self.settings.precision)
+        with torch.autocast(self.device_type, dtype=dtype, enabled=dtype is not None):
+            yield
+        self.batches += 1
+        if self.batches % self.settings.accumulate == 0:
+            for schedule in self.schedules.values():
+                if not isinstance(schedule, ReduceLROnPlateau):
+                    schedule.step()
 
     def __call__(self, loss: Tensor, optimizer: Optimizer) -> None:
-        if id(optimizer) not in self.known:
+        name = self.names.get(id(optimizer))
+        if name is None:
             # Its state would be missing from every checkpoint: a resume could not be exact.
             raise ValueError(
                 "optimizer_step was given an optimizer that configure_optimizers did not return"
             )
-        plain_step(loss, optimizer)
+        accumulate = self.settings.accumulate
+        if self.calls[name] % accumulate == 0:
+            optimizer.zero_grad(set_to_none=True)
+        self.calls[name] += 1
+        if accumulate > 1:
+            loss = loss / accumulate
+        if name in self.scalers:
+            loss = self.scalers[name].scale(loss)
+        with torch.autocast(self.device_type, enabled=False):  # backward outside autocast
+            loss.backward(inputs=trainable(optimizer))
+        if self.calls[name] % accumulate == 0:
+            self.step(name, optimizer)
+
+    def step(self, name: str, optimizer: Optimizer) -> None:
+        """Unscale, clip and step ``optimizer`` on the gradients it has gathered."""
+        scaler = self.scalers.get(name)
+        if scaler is not None:
+            scaler.unscale_(optimizer)
+        if self.settings.grad_clip is not None:
+            norm = clip_grad_norm_(trainable(optimizer), self.settings.grad_clip)
+            self.gradient_norms[name] = norm
+        if scaler is None:
+            optimizer.step()
+        else:
+            scaler.step(optimizer)  # skipped when the gradients overflowed
+            scaler.update()
+
+    def pop_gradient_norms(self) -> dict[str, Tensor]:
+        """The pre-clipping norms of this batch's steps: ``grad_norm``, or
+        ``grad_norm_<optimizer>`` when there are several optimizers."""
+        norms, self.gradient_norms = self.gradient_norms, {}
+        if len(self.optimizers) > 1:
+            return {f"grad_norm_{name}": norm for name, norm in norms.items()}
+        if not norms:
+            return {}
+        (norm,) = norms.values()
+        return {"grad_norm": norm}
+
+    def learning_rates(self) -> dict[str, float]:
+        """With a schedule: ``lr`` (the first optimizer's), and ``lr_<optimizer>`` for each
+        when there are several. Without one, nothing: the config says the rate."""
+        if not self.schedules:
+            return {}
+        rates = {f"lr_{name}": opt.param_groups[0]["lr"] for name, opt in self.optimizers.items()}
+        first = next(iter(rates.values()))
+        return {"lr": first} if len(rates) == 1 else {"lr": first, **rates}
+
+    def observe_objective(self, value: float) -> None:
+        """Step the schedules that follow the objective (``plateau``) at a validation."""
+        for schedule in self.schedules.values():
+            if isinstance(schedule, ReduceLROnPlateau):
+                schedule.step(value)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Schedules, gradient scalers, the place in each accumulation, and the gradients
+        gathered so far by an optimizer that has not stepped yet."""
+        accumulating = {
+            name: [p.grad for p in trainable(self.optimizers[name])]
+            for name, calls in self.calls.items()
+            if calls % self.settings.accumulate
+        }
+        return {
+            "calls": dict(self.calls),
+            "batches": self.batches,
+            "schedules": {name: s.state_dict() for name, s in self.schedules.items()},
+            "scalers": {name: s.state_dict() for name, s in self.scalers.items()},
+            "gradients": accumulating,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.calls, self.batches = dict(state["calls"]), state["batches"]
+        for name, schedule_state in state["schedules"].items():
+            self.schedules[name].load_state_dict(schedule_state)
+        for name, scaler_state in state["scalers"].items():
+            if name in self.scalers:  # a run resumed with another precision has none
+                self.scalers[name].load_state_dict(scaler_state)
+        for name, gradients in state["gradients"].items():
+            for parameter, gradient in zip(
+                trainable(self.optimizers[name]), gradients, strict=True
+            ):
+                parameter.grad = None if gradient is None else gradient.to(parameter.device)
+
+
+def trainable(optimizer: Optimizer) -> list[Tensor]:
+    """The parameters ``optimizer`` updates that take gradients."""
+    return [p for group in optimizer.param_groups for p in group["params"] if p.requires_grad]

@@ -2,6 +2,7 @@
 
 import math
 import time
+from collections.abc import Callable
 
 from torch import Tensor
 
@@ -15,21 +16,38 @@ class TrainingLog:
     """Collects each step's metrics and logs them as one record per window of steps.
 
     A record holds the window's means (``train/<name>``), at an epoch end also the epoch's
-    means (``train/epoch_<name>``), and the window's throughput (``perf/samples_per_s``,
-    training alone). The epoch's running sums live in the :class:`TrainState`, so that a
-    checkpoint carries them.
+    means (``train/epoch_<name>``), the learning rates of the moment (``train/lr``, with a
+    schedule) and the window's throughput (``perf/samples_per_s``, training alone). The
+    epoch's running sums live in the :class:`TrainState`, so that a checkpoint carries them.
+
+    With ``first_step_compiles``, the session's first step, in which ``torch.compile``
+    compiles, is timed on its own (``perf/compile_s``) and left out of the throughput.
     """
 
-    def __init__(self, log: RunLog, progress: TrainingProgress) -> None:
+    def __init__(
+        self,
+        log: RunLog,
+        progress: TrainingProgress,
+        learning_rates: Callable[[], dict[str, float]],
+        first_step_compiles: bool = False,
+    ) -> None:
         self.log = log
         self.progress = progress
+        self.learning_rates = learning_rates
+        self.compile_s: float | None = None
+        self.timing_first_step = first_step_compiles
         self.window = RunningMeans()
         self.restart_clock()
 
     def add(self, metrics: dict[str, Tensor], samples: int) -> None:
         self.window.add(metrics)
-        self.samples += samples
         self.progress.advance()
+        if self.timing_first_step:
+            self.timing_first_step = False
+            self.compile_s = time.perf_counter() - self.started
+            self.restart_clock()
+            return
+        self.samples += samples
 
     @property
     def pending(self) -> int:
@@ -47,8 +65,11 @@ class TrainingLog:
         if end_of_epoch:
             epoch_means = state.epoch_means.pop()
             values |= {f"train/epoch_{name}": value for name, value in epoch_means.items()}
+        values |= {f"train/{name}": rate for name, rate in self.learning_rates().items()}
         speed = self.samples / (time.perf_counter() - self.started) if self.samples else None
         timing = {} if speed is None else {"perf/samples_per_s": speed}
+        if self.compile_s is not None:
+            timing["perf/compile_s"], self.compile_s = self.compile_s, None
         self.log.log(values | timing, step=state.step, epoch=state.epoch)
         self.progress.show(values, speed)
         raise_if_diverged(values, state.step)

@@ -25,6 +25,8 @@ def test_help_lists_every_config_group():
         "optim: adagrad, adam, adam_gan, adamax, rmsprop, sgd, sgd_nesterov",
         "experiment: adam_bias_correction, adam_logreg, adam_mlp, gan_theory, stn_table1, vae_paper",
         "search: gan, logreg, mlp, stn, vae",
+        "schedule: constant, cosine, inverse_sqrt, plateau, step, warmup_cosine",
+        "debug: fast, overfit, profile",
         "hydra/launcher=joblib",
     ):
         assert line in result.stdout

@@ -38,3 +38,22 @@ def test_adam_on_the_gpu_matches_torch(foreach):
             optimizer.step()
     for a, b in zip(ours, theirs, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "16"])
+@pytest.mark.parametrize("model", ["stn", "vae", "gan"])
+def test_mixed_precision_trains_on_the_gpu(make_config, tmp_path, precision, model):
+    quick = ["model.parzen_samples=300", "model.parzen_val_images=100"] if model == "gan" else []
+    cfg = make_config("device=cuda", f"model={model}", *quick, f"trainer.precision={precision}",
+                      "trainer.max_steps=30", "trainer.grad_clip=1.0")  # fmt: skip
+    run(cfg, tmp_path)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "completed"
+    assert all(value == value for value in summary["metrics"].values())  # no NaN
+    checkpoint = torch.load(tmp_path / "checkpoints/last.pt", weights_only=True)
+    assert bool(checkpoint["steps"]["scalers"]) == (precision == "16")
+
+
+def test_compile_trains_on_the_gpu(make_config, tmp_path):
+    run(make_config("device=cuda", "trainer.compile=true", "trainer.max_steps=20"), tmp_path)
+    assert json.loads((tmp_path / "summary.json").read_text())["compile_s"] > 0

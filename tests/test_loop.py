@@ -91,15 +91,16 @@ def train(
     torch.manual_seed(0)
     experiment = NoisyLine(crash_at_step)
     optimizers = {"model": torch.optim.SGD(experiment.parameters(), lr=lr, momentum=0.9)}
-    experiment.use_step_service(StepService(optimizers))
-    checkpoints = Checkpointer(run_dir / "checkpoints", experiment, optimizers, config={})
+    steps = StepService(optimizers)
+    experiment.use_step_service(steps)
+    checkpoints = Checkpointer(run_dir / "checkpoints", experiment, steps, config={})
     state = TrainState()
     if resume and checkpoints.last.exists():
         state = checkpoints.restore(read_checkpoint(checkpoints.last))
     metrics = MetricsFile(run_dir / "metrics.jsonl", keep_bytes=state.metrics_bytes)
     log = RunLog(run_dir, metrics, wandb=None, elapsed_before=state.wall_time_s)
     try:
-        fit(experiment, optimizers, LOADERS, training_plan, objective, log, checkpoints, state)
+        fit(experiment, steps, LOADERS, training_plan, objective, log, checkpoints, state)
     finally:
         log.close(failed=False)
     return experiment, state

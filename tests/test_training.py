@@ -95,6 +95,8 @@ def test_resume_without_a_checkpoint_starts_afresh(make_config, tmp_path):
         ("data.batch_size=128", ("data.batch_size", "64", "128")),
         ("optim=sgd", ("optim._target_",)),
         ("model.use_stn=false", ("model.use_stn",)),
+        ("trainer.accumulate=2", ("trainer.accumulate", "except trainer.accumulate")),
+        ("schedule=cosine", ("schedule._target_",)),
         ("trainer.max_steps=10", ("already taken 20 steps", "10")),
     ],
 )

@@ -39,6 +39,9 @@ class ImageSet:
     def to(self, device: torch.device) -> "ImageSet":
         return ImageSet(self.images.to(device), self.labels.to(device))
 
+    def first(self, count: int) -> "ImageSet":
+        return ImageSet(self.images[:count], self.labels[:count])
+
     def split_off(self, count: int) -> tuple["ImageSet", "ImageSet"]:
         """The first ``len - count`` samples and the last ``count``: a fixed validation split."""
         keep = len(self) - count

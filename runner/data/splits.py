@@ -25,6 +25,10 @@ class Splits:
     val: ImageSet
     test: ImageSet
 
+    def first(self, count: int) -> "Splits":
+        """The first ``count`` samples of each split (``data.subset``: a quick look at a config)."""
+        return Splits(*(split.first(count) for split in (self.train, self.val, self.test)))
+
 
 def make_splits(train: ImageSet, test: ImageSet, val_size: int, device: torch.device) -> Splits:
     """Hold out the last ``val_size`` training samples for validation; move all to ``device``."""

@@ -1,0 +1,101 @@
+"""Training throughput with trainer.compile=true and trainer.precision=bf16 against the defaults.
+
+Usage: python bench/bench_training.py [--device cpu|cuda] [--models stn,vae,gan] [--steps N]
+                                      [--repeats N] [--precisions bf16[,16]]
+
+For each model, the same short run (generated digits, batch 64, no W&B) is trained through the
+runner's Python API in one process: the defaults (float32, eager), trainer.compile=true, and
+each mixed precision asked for. Runs alternate, variant after variant, for --repeats rounds.
+A run's speed is the median of its logged perf/samples_per_s windows after the first (the
+first holds the warm-up); compilation happens in the first step, which the runner times on
+its own (perf/compile_s) and leaves out of the throughput. The table gives the median speed of
+each variant and its ratio to the defaults measured in the same process, and the compile
+time of the model's first compiled run (inductor's cache starts empty: a fresh cache
+directory) and of the later ones (which reuse what the process has compiled).
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
+
+from hydra import compose, initialize_config_dir
+
+from runner.metrics import read_metrics
+from runner.train import CONF_DIR, run
+
+SMALL_DATA = ["data.dataset.train_size=6000", "data.dataset.test_size=500", "data.val_size=500"]
+QUICK_EVALUATION = {
+    "gan": ["model.parzen_samples=200", "model.parzen_val_images=100"],
+    "vae": ["model.importance_samples=2"],
+}
+
+
+def measure(
+    model: str, variant: list[str], device: str, steps: int, data_root: Path
+) -> tuple[float, float | None]:
+    """(median samples/s after the first window, compile seconds or None) of one run."""
+    overrides = [
+        f"model={model}", *QUICK_EVALUATION.get(model, []), *SMALL_DATA, f"data.root={data_root}",
+        f"device={device}", "logger=none", f"trainer.max_steps={steps}",
+        f"trainer.log_every={steps // 6}", "trainer.eval_every=1000", *variant,
+    ]  # fmt: skip
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=overrides)
+    with tempfile.TemporaryDirectory() as run_dir:
+        run(cfg, Path(run_dir))
+        records = read_metrics(Path(run_dir) / "metrics.jsonl")
+    speeds = [r["perf/samples_per_s"] for r in records if "perf/samples_per_s" in r][1:]
+    compile_s = next((r["perf/compile_s"] for r in records if "perf/compile_s" in r), None)
+    return statistics.median(speeds), compile_s
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--models", default="stn,vae,gan")
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--precisions", default="bf16", help="bf16, and 16 on CUDA")
+    args = parser.parse_args()
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-inductor-")
+    variants = {"defaults": [], "compile": ["trainer.compile=true"]}
+    for precision in args.precisions.split(","):
+        variants[f"precision={precision}"] = [f"trainer.precision={precision}"]
+    names = list(variants)
+    header = "| model | " + " | ".join(names) + " | compile, first run | compile, later runs |"
+    rows = [header, "|---" * (len(names) + 3) + "|"]
+    with tempfile.TemporaryDirectory() as data_root:
+        for model in args.models.split(","):
+            speeds: dict[str, list[float]] = {name: [] for name in variants}
+            compile_times = []
+            for _ in range(args.repeats):
+                for name, variant in variants.items():
+                    speed, compile_s = measure(
+                        model, variant, args.device, args.steps, Path(data_root)
+                    )
+                    speeds[name].append(speed)
+                    if compile_s is not None:
+                        compile_times.append(compile_s)
+            rows.append(table_row(model, speeds, compile_times))
+            print(rows[-1], flush=True)
+    print(f"\ntraining throughput on {args.device}, samples/s (median of {args.repeats} runs), "
+          "ratio to the defaults")  # fmt: skip
+    print("\n".join(rows))
+
+
+def table_row(model: str, speeds: dict[str, list[float]], compile_times: list[float]) -> str:
+    """The model's median speed per variant, as ratios to the defaults, and its compile times."""
+    medians = {name: statistics.median(values) for name, values in speeds.items()}
+    base = medians.pop("defaults")
+    cells = [f"{base:,.0f}"] + [f"{m:,.0f} ({m / base:.2f}×)" for m in medians.values()]
+    warm = statistics.median(compile_times[1:]) if len(compile_times) > 1 else float("nan")
+    return f"| {model} | " + " | ".join(cells) + f" | {compile_times[0]:.1f} s | {warm:.1f} s |"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+"""Evaluate a trained run's checkpoint on its test split, or on other data, without training.
+
+    python -m runner.evaluate RUN_DIR [checkpoint=best|last] [data=OPTION] [data.KEY=VALUE ...] [device.KEY=VALUE ...]
+
+The model is rebuilt from the config saved in the checkpoint and loaded with its weights; the
+metrics are printed and stored in ``RUN_DIR/evaluation.json``, one entry per evaluation. The
+data may change (``data.distortion=rotated``: how does an RTS-trained ST-CNN transfer?), the
+model may not: the weights belong to the model they were trained as.
+
+A checkpoint is data. It is read with ``torch.load(weights_only=True)``, and before anything is
+built every ``_target_`` of its model and data config is checked against what this project
+instantiates: its own classes, its dataset readers, and torch's classes. A checkpoint that
+names anything else (``os.system``, a function that writes files) is refused, not run.
+"""
+
+import importlib
+import inspect
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from runner.build import build, build_loaders
+from runner.checkpoint import read_checkpoint
+from runner.console import console, summary_table
+from runner.data.distortions import RTS_CANVAS_FACTOR, output_size
+from runner.data.loader import ImageSet, TensorLoader
+from runner.device import resolve_device, set_determinism
+from runner.errors import CONFIG_ERROR_EXIT_CODE, ConfigError
+from runner.evaluation import evaluate
+from runner.files import read_json, write_json_atomically
+from runner.overrides import unknown_key_message
+from runner.settings import check_data_and_device
+
+MISSING = object()
+USAGE = (
+    "usage: python -m runner.evaluate RUN_DIR [checkpoint=best|last] [data=OPTION] "
+    "[data.KEY=VALUE ...] [device.KEY=VALUE ...]"
+)
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+MAY_CHANGE = ("data.", "device.")
+CHECKPOINTS = ("best", "last")
+DATASET_READERS = "runner.data.datasets."
+
+
+def check_target(target: Any, where: str) -> None:
+    """Refuse a ``_target_`` this project would not instantiate (before importing anything)."""
+    if isinstance(target, str) and target.startswith(DATASET_READERS):
+        return
+    allowed = isinstance(target, str) and target.startswith(("experiments.", "runner.", "torch."))
+    if allowed and is_class(target):  # classes only: a function could do anything
+        return
+    raise ConfigError(
+        f"{where}._target_ {target!r} is not a class of this project or of torch; "
+        "the checkpoint is not evaluated"
+    )
+
+
+def is_class(path: str) -> bool:
+    """Whether ``module.path.Name`` names a class (importing the module, nothing else)."""
+    module_name, _, name = path.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return False
+    return inspect.isclass(getattr(module, name, None))
+
+
+def check_targets(node: Any, where: str) -> None:
+    """Every ``_target_`` in ``node`` and in the nodes inside it."""
+    if isinstance(node, dict):
+        if "_target_" in node:
+            check_target(node["_target_"], where)
+        for key, value in node.items():
+            check_targets(value, f"{where}.{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            check_targets(value, f"{where}[{index}]")
+
+
+def parse_arguments(arguments: list[str]) -> tuple[Path, str, list[str]]:
+    """The run directory, the checkpoint's name and the overrides."""
+    if not arguments or arguments[0].startswith("-") or "=" in arguments[0]:
+        raise ConfigError(USAGE)
+    checkpoint, overrides = "best", []
+    for argument in arguments[1:]:
+        key, equals, value = argument.partition("=")
+        if not equals:
+            raise ConfigError(f"{argument!r} is not KEY=VALUE; {USAGE}")
+        if key == "checkpoint":
+            if value not in CHECKPOINTS:
+                raise ConfigError(f"checkpoint must be best or last; got {value!r}")
+            checkpoint = value
+        else:
+            overrides.append(argument)
+    return Path(arguments[0]), checkpoint, overrides
+
+
+def apply_overrides(config: DictConfig, overrides: list[str]) -> None:
+    """``data=OPTION`` (another dataset of ``conf/data/``) and ``data.*``/``device.*`` keys that
+    the config has; the values are checked as a training run checks them."""
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if key == "data":
+            options = sorted(path.stem for path in (CONF_DIR / "data").glob("*.yaml"))
+            if value not in options:
+                raise ConfigError(
+                    f"data={value} is not an option; data can be one of: {', '.join(options)}"
+                )
+            config.data.dataset = OmegaConf.load(CONF_DIR / "data" / f"{value}.yaml").dataset
+            config.data.dataset.root = config.data.root
+            continue
+        if not key.startswith(MAY_CHANGE):
+            raise ConfigError(
+                f"{key} cannot change in an evaluation: the weights belong to the model they "
+                "were trained as (data=, data.* and device.* may change)"
+            )
+        if OmegaConf.select(config, key, default=MISSING) is MISSING:
+            raise ConfigError(unknown_key_message(config, key))
+        config.merge_with_dotlist([override])
+    check_data_and_device(config)
+
+
+def image_size_for(data: DictConfig, saved: DictConfig) -> int:
+    """The side of the images ``data`` makes: its distortion applied to the dataset's own size
+    (which the saved config gives, through the distortion it was trained with)."""
+    native = saved.image_size
+    if saved.distortion == "rts":
+        native = round(saved.image_size / RTS_CANVAS_FACTOR)
+    return output_size(data.distortion, native)
+
+
+def centred_on_canvas(images: ImageSet, size: int) -> ImageSet:
+    """Images padded with background to ``size``×``size``, centred: smaller images for a model
+    trained on a larger canvas (28×28 rotated digits for an RTS-trained model)."""
+    height = images.images.shape[-1]
+    before = (size - height) // 2
+    after = size - height - before
+    padded = torch.nn.functional.pad(images.images, (before, after, before, after))
+    return ImageSet(padded, images.labels)
+
+
+def test_loader(config: DictConfig, saved_data: DictConfig, device: torch.device) -> TensorLoader:
+    """The test split of ``config.data``, fitted to the model's input size."""
+    config.data.image_size = image_size_for(config.data, saved_data)
+    loaders = build_loaders(config.data, config.seed, device)
+    model_size = config.model.get("image_size", config.data.image_size)
+    if config.data.image_size > model_size:
+        raise ConfigError(
+            f"data.distortion={config.data.distortion} makes {config.data.image_size}x"
+            f"{config.data.image_size} images, larger than the model's {model_size}x{model_size}"
+        )
+    test = loaders.test.data
+    if config.data.image_size < model_size:
+        test = centred_on_canvas(test, model_size)
+    return TensorLoader(test, config.data.eval_batch_size, shuffle=False)
+
+
+def evaluate_run(run_dir: Path, checkpoint_name: str, overrides: list[str]) -> dict[str, Any]:
+    """Evaluate ``run_dir``'s checkpoint on the test split; return the entry it adds to
+    ``evaluation.json``."""
+    path = run_dir / "checkpoints" / f"{checkpoint_name}.pt"
+    if not path.is_file():
+        raise ConfigError(
+            f"{path} does not exist: RUN_DIR must be a run directory with checkpoints"
+        )
+    checkpoint = read_checkpoint(path)
+    check_targets(checkpoint["config"]["model"], "model")
+    check_targets(checkpoint["config"]["data"], "data")
+    config = OmegaConf.create(checkpoint["config"])
+    saved_data = config.data.copy()
+    apply_overrides(config, overrides)
+    check_targets(OmegaConf.to_container(config.data), "data")
+    device = resolve_device(config.device.type)
+    set_determinism(config.device.deterministic)
+    torch.manual_seed(config.seed)
+    loader = test_loader(config, saved_data, device)
+    experiment = build(config.model, "model").to(device)
+    experiment.load_state_dict(checkpoint["experiment"])
+    metrics = evaluate(experiment, loader, "test", config.seed)
+    return {
+        "checkpoint": checkpoint_name,
+        "step": checkpoint["step"] if "step" in checkpoint else checkpoint["state"]["step"],
+        "overrides": overrides,
+        "metrics": metrics,
+    }
+
+
+def record(run_dir: Path, entry: dict[str, Any]) -> None:
+    """Add the entry to ``evaluation.json``, replacing an earlier one with the same label."""
+    label = " ".join([entry["checkpoint"], *entry["overrides"]])
+    evaluations = read_json(run_dir / "evaluation.json")
+    evaluations[label] = entry
+    write_json_atomically(evaluations, run_dir / "evaluation.json")
+
+
+def main(arguments: list[str] | None = None) -> None:
+    try:
+        run_dir, checkpoint_name, overrides = parse_arguments(
+            sys.argv[1:] if arguments is None else arguments
+        )
+        entry = evaluate_run(run_dir, checkpoint_name, overrides)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(CONFIG_ERROR_EXIT_CODE)
+    record(run_dir, entry)
+    first = next(iter(entry["metrics"]))
+    console.print(summary_table(entry["metrics"], first))
+    console.print(f"saved in {run_dir / 'evaluation.json'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""``python -m runner.evaluate``: a saved run evaluated again, on its data or on other data."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from runner.evaluate import main
+from tests.conftest import REPO
+
+
+def evaluate_cli(*arguments: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "runner.evaluate", *map(str, arguments)],
+                          capture_output=True, text=True, cwd=REPO, env=env, timeout=300)  # fmt: skip
+
+
+def evaluate_in_process(capsys, *arguments: str) -> tuple[int, str]:
+    """``main()`` as the command line runs it: its exit status and what it printed to stderr."""
+    with pytest.raises(SystemExit) as exit_status:
+        main([str(a) for a in arguments])
+    return exit_status.value.code, capsys.readouterr().err
+
+
+def assert_one_line(status: int, stderr: str, *words: str) -> None:
+    assert status == 2, stderr
+    assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1
+    assert all(word in stderr for word in words), stderr
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, data_root):
+    """A short STN run on undistorted digits, and one on the RTS canvas."""
+    from tests.conftest import SMALL, run_cli
+
+    runs = tmp_path_factory.mktemp("runs")
+    for name, extra in (("plain", []), ("rts", ["data.distortion=rts"])):
+        result = run_cli(*SMALL, f"data.root={data_root}", "trainer.max_steps=40", *extra,
+                         f"hydra.run.dir={runs / name}")  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    return runs
+
+
+def test_the_last_checkpoint_gives_the_runs_own_test_metrics(trained):
+    result = evaluate_cli(trained / "plain", "checkpoint=last")
+    assert result.returncode == 0, result.stderr
+    evaluations = json.loads((trained / "plain/evaluation.json").read_text())
+    summary = json.loads((trained / "plain/summary.json").read_text())
+    measured = evaluations["last"]["metrics"]
+    assert measured == {k: v for k, v in summary["metrics"].items() if k.startswith("test/")}
+    assert evaluations["last"]["step"] == 40 and "test/acc" in result.stdout
+
+
+def test_other_data_is_evaluated_and_kept_beside_earlier_evaluations(trained):
+    assert evaluate_cli(trained / "plain").returncode == 0  # best.pt on its own data
+    result = evaluate_cli(trained / "plain", "data.distortion=rotated")
+    assert result.returncode == 0, result.stderr
+    evaluations = json.loads((trained / "plain/evaluation.json").read_text())
+    assert {"best", "best data.distortion=rotated"} <= set(evaluations)
+    assert evaluations["best data.distortion=rotated"]["overrides"] == ["data.distortion=rotated"]
+    rotated = evaluations["best data.distortion=rotated"]["metrics"]["test/acc"]
+    assert rotated < evaluations["best"]["metrics"]["test/acc"]  # ±90°: harder for this model
+
+
+def test_an_rts_trained_model_takes_smaller_digits_centred_on_its_canvas(trained):
+    result = evaluate_cli(trained / "rts", "data.distortion=rotated")
+    assert result.returncode == 0, result.stderr
+    evaluations = json.loads((trained / "rts/evaluation.json").read_text())
+    assert 0 <= evaluations["best data.distortion=rotated"]["metrics"]["test/acc"] <= 1
+
+
+@pytest.mark.parametrize(
+    ("arguments", "words"),
+    [
+        (["{nowhere}"], ("does not exist", "run directory")),
+        (["{plain}", "model.use_stn=false"], ("model.use_stn cannot change", "data.*")),
+        (["{plain}", "data.distorton=rts"], ("data.distorton is not a setting", "distortion")),
+        (["{plain}", "data.distortion=warped"], ("data.distortion must be one of", "rotated")),
+        (["{plain}", "data.distortion=rts"], ("42x42", "28x28")),
+        (["{plain}", "checkpoint=worst"], ("checkpoint must be best or last",)),
+        (["{plain}", "data=cifar"], ("data=cifar is not an option", "mnist")),
+        ([], ("usage: python -m runner.evaluate RUN_DIR",)),
+    ],
+)
+def test_bad_input_gets_one_line(trained, tmp_path, capsys, arguments, words):
+    paths = {"nowhere": tmp_path / "nowhere", "plain": trained / "plain"}
+    assert_one_line(*evaluate_in_process(capsys, *[a.format(**paths) for a in arguments]), *words)
+
+
+def test_bad_input_through_the_command_line(trained):
+    result = evaluate_cli(trained / "plain", "model.use_stn=false")
+    assert_one_line(result.returncode, result.stderr, "model.use_stn cannot change")
+
+
+@pytest.mark.parametrize(
+    ("node", "target"),
+    [
+        ("model", "os.makedirs"),  # a function outside the project
+        ("model", "runner.files.write_text_atomically"),  # the project's, but not a class
+        ("data.dataset", "subprocess.call"),
+    ],
+)
+def test_a_checkpoint_that_names_other_code_is_refused_without_running_it(
+    trained, tmp_path, capsys, node, target
+):
+    checkpoint = torch.load(trained / "plain/checkpoints/best.pt", weights_only=True)
+    made = tmp_path / "made-by-the-checkpoint"
+    hostile = {
+        "_target_": target,
+        "name": str(made),
+        "path": str(made),
+        "text": "x",
+        "args": ["touch", str(made)],
+    }
+    section = checkpoint["config"]
+    *parents, last = node.split(".")
+    for key in parents:
+        section = section[key]
+    section[last] = hostile
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    torch.save(checkpoint, run_dir / "checkpoints/best.pt")
+    status, stderr = evaluate_in_process(capsys, run_dir)
+    assert_one_line(status, stderr, f"{node}._target_", target, "is not a class of this project")
+    assert not made.exists()
