@@ -6,6 +6,7 @@ way a step is taken changes for every experiment at once: mixed precision, gradi
 accumulation, clipping and learning-rate schedules.
 """
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -76,6 +77,17 @@ class StepService:
             yield
         self.batches += 1
         if self.batches % self.settings.accumulate == 0:
+            self.advance_schedules()
+
+    def advance_schedules(self) -> None:
+        """One optimisation step of the run has passed: every step-driven schedule moves on.
+
+        An optimizer that did not step in it (a GAN's generator steps every k-th batch) still
+        moves along its schedule, on purpose: the learning rate follows the run's progress.
+        torch warns about a scheduler stepped before its optimizer; here that is intended.
+        """
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
             for schedule in self.schedules.values():
                 if not isinstance(schedule, ReduceLROnPlateau):
                     schedule.step()
