@@ -82,11 +82,12 @@ def build_loaders(data: DictConfig, seed: int, device: torch.device) -> Loaders:
     """The dataset of ``data.dataset``, split and batched as ``data`` says, on ``device``."""
     train, test = build(data.dataset, "data")
     splits = make_splits(train, test, data.val_size, device)
+    classes = int(max(train.labels.max(), test.labels.max())) + 1  # before a subset leaves some out
     if data.subset is not None:
         splits = splits.first(data.subset)
     each_epoch = data.resample_each_epoch and data.distortion != "none"
     splits = distort_splits(splits, data.distortion, data.distortion_seed, each_epoch)
-    check_shape(splits.test, data)
+    check_shape(splits.test, classes, data)
     redistort = epoch_distortion(data.distortion, data.distortion_seed) if each_epoch else None
     return Loaders(
         train=TensorLoader(
@@ -102,10 +103,10 @@ def build_loaders(data: DictConfig, seed: int, device: torch.device) -> Loaders:
     )
 
 
-def check_shape(images: ImageSet, data: DictConfig) -> None:
-    """The ``data`` keys that describe the images (models read them) must match the images."""
+def check_shape(images: ImageSet, classes: int, data: DictConfig) -> None:
+    """The ``data`` keys that describe the images (models read them) must match the images
+    and the dataset's number of classes."""
     _, channels, height, width = images.images.shape
-    classes = int(images.labels.max()) + 1
     for key, stated, actual in (
         ("data.channels", data.channels, channels),
         ("data.image_size", data.image_size, height if height == width else f"{height}x{width}"),

@@ -89,7 +89,10 @@ class TrainingProgress:
 
 
 def summary_table(
-    metrics: Mapping[str, float], objective: str, wall_time_s: float | None = None
+    metrics: Mapping[str, float],
+    objective: str,
+    wall_time_s: float | None = None,
+    compile_s: float | None = None,
 ) -> Table:
     """Final metrics, the objective first and highlighted."""
     table = Table(title="summary", show_header=True, header_style="bold")
@@ -102,6 +105,8 @@ def summary_table(
             table.add_row(name, format_value(metrics[name]), style=style)
     if wall_time_s is not None:
         table.add_row("wall time", f"{wall_time_s:.1f} s")
+    if compile_s is not None:
+        table.add_row("compilation (first step)", f"{compile_s:.1f} s")
     return table
 
 

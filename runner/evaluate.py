@@ -112,10 +112,13 @@ def apply_overrides(config: DictConfig, overrides: list[str]) -> None:
             config.data.dataset = OmegaConf.load(CONF_DIR / "data" / f"{value}.yaml").dataset
             config.data.dataset.root = config.data.root
             continue
+        if key == "device":  # as in training: device=cpu|cuda|auto chooses the type
+            config.device.type = value
+            continue
         if not key.startswith(MAY_CHANGE):
             raise ConfigError(
                 f"{key} cannot change in an evaluation: the weights belong to the model they "
-                "were trained as (data=, data.* and device.* may change)"
+                "were trained as (data=, data.*, device= and device.* may change)"
             )
         if OmegaConf.select(config, key, default=MISSING) is MISSING:
             raise ConfigError(unknown_key_message(config, key))
@@ -197,15 +200,20 @@ def record(run_dir: Path, entry: dict[str, Any]) -> None:
 
 
 def main(arguments: list[str] | None = None) -> None:
+    arguments = sys.argv[1:] if arguments is None else arguments
+    if arguments and arguments[0] in ("-h", "--help"):
+        print(__doc__.strip())
+        return
     try:
-        run_dir, checkpoint_name, overrides = parse_arguments(
-            sys.argv[1:] if arguments is None else arguments
-        )
+        run_dir, checkpoint_name, overrides = parse_arguments(arguments)
         entry = evaluate_run(run_dir, checkpoint_name, overrides)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(CONFIG_ERROR_EXIT_CODE)
     record(run_dir, entry)
+    console.print(
+        f"{run_dir / 'checkpoints' / checkpoint_name}.pt (step {entry['step']}) on the test split"
+    )
     first = next(iter(entry["metrics"]))
     console.print(summary_table(entry["metrics"], first))
     console.print(f"saved in {run_dir / 'evaluation.json'}")

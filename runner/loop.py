@@ -72,26 +72,26 @@ def fit(
     experiment.train()
     with TrainingProgress(total_steps, state.step) as progress:
         training_log = TrainingLog(log, progress, steps.learning_rates, plan.compile)
-        while state.step < total_steps:
+        while state.step < total_steps and not state.stopped_early:
             train_epoch(experiment, steps, loaders.train, plan, state, training_log)
             epoch_ended = state.end_epoch_if_complete(len(loaders.train))
             if training_log.pending or epoch_ended:
                 training_log.flush(state, end_of_epoch=epoch_ended)
             last_step = state.step == total_steps
-            stopping = False
             if (epoch_ended and state.epoch % plan.eval_every == 0) or last_step:
                 value = validate(
                     experiment, loaders.val, objective, plan.seed, log, checkpoints, state
                 )
-                stopping = value is not None and after_validation(
-                    value, steps, objective, plan, state
-                )
-            if stopping or last_step or (epoch_ended and state.epoch % plan.checkpoint_every == 0):
+                if value is not None:
+                    after_validation(value, steps, objective, plan, state)
+            if (
+                state.stopped_early
+                or last_step
+                or (epoch_ended and state.epoch % plan.checkpoint_every == 0)
+            ):
                 save_last(checkpoints, log, state)
-            if stopping:
-                return "early_stop"
             training_log.restart_clock()
-    return "end_of_schedule"
+    return "early_stop" if state.stopped_early else "end_of_schedule"
 
 
 def train_epoch(
@@ -142,17 +142,22 @@ def validate(
 
 def after_validation(
     value: float, steps: StepService, objective: Objective, plan: TrainingPlan, state: TrainState
-) -> bool:
+) -> None:
     """Step a plateau schedule on the objective, and count validations without an improvement
-    of more than ``min_delta``; return whether ``patience`` of them have passed."""
+    of more than ``min_delta``; once ``patience`` of them have passed, stop early."""
     steps.observe_objective(value)
     if plan.patience is None:
-        return False
+        return
     if objective.improves(value, state.early_stop_best, margin=plan.min_delta):
         state.early_stop_best, state.stale_validations = value, 0
-        return False
+        return
     state.stale_validations += 1
-    return state.stale_validations >= plan.patience
+    if state.stale_validations >= plan.patience:
+        state.stopped_early = True
+        console.print(
+            f"stopping early: {objective.metric} has not improved by more than "
+            f"{plan.min_delta} in {plan.patience} validations"
+        )
 
 
 def save_last(checkpoints: Checkpointer, log: RunLog, state: TrainState) -> None:

@@ -100,5 +100,7 @@ def unknown_key_message(config: DictConfig, key: str, where: str = "") -> str:
     hint = f"(to add a new setting, write +{key}=...)"
     if isinstance(node, DictConfig):
         keys = ", ".join(str(name) for name in node if not str(name).startswith("_"))
+        if not keys:
+            return f"{missing}; {parent} has no settings {hint}"
         return f"{missing}; {parent or 'the config'} has: {keys} {hint}"
     return f"{missing} {hint}"

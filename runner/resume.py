@@ -9,6 +9,7 @@ from typing import Any
 
 from runner.checkpoint import steps_done
 from runner.errors import ConfigError
+from runner.schedules import RUN_LENGTH_SCHEDULES
 
 MAY_CHANGE_ON_RESUME = (
     "resume",
@@ -48,8 +49,13 @@ def first_change(started: Any, now: Any, key: str = "") -> tuple[str, Any, Any] 
     return None if started == now else (key, started, now)
 
 
-def check_resumable(checkpoint: dict[str, Any], config: dict[str, Any], total_steps: int) -> None:
-    """Raise :class:`ConfigError` unless ``config`` can continue the run of ``checkpoint``."""
+def check_resumable(
+    checkpoint: dict[str, Any], config: dict[str, Any], total_steps: int, planned_steps: int
+) -> None:
+    """Raise :class:`ConfigError` unless ``config`` can continue the run of ``checkpoint``.
+
+    ``total_steps`` is the run's length now, ``planned_steps`` the length it started with.
+    """
     change = first_change(checkpoint["config"], config)
     if change is not None:
         key, old, new = change
@@ -68,4 +74,11 @@ def check_resumable(checkpoint: dict[str, Any], config: dict[str, Any], total_st
         raise ConfigError(
             f"resume=true: the run has already taken {done} steps, more than the {total_steps} "
             "that trainer.epochs and trainer.max_steps now allow"
+        )
+    schedule = config["schedule"]["_target_"].rpartition(".")[2]
+    if schedule in RUN_LENGTH_SCHEDULES and total_steps != planned_steps:
+        raise ConfigError(
+            f"resume=true: schedule={schedule} was laid over the run's {planned_steps} steps, "
+            f"and {total_steps} now would bend the curve already followed; a run with this "
+            "schedule keeps trainer.epochs and trainer.max_steps"
         )

@@ -70,9 +70,12 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
     set_up_torch(config)
     loaders = build_loaders(cfg.data, config["seed"], device)
     plan = TrainingPlan.from_config(config)
+    total_steps = plan.total_steps(len(loaders.train))
+    check_accumulation(config["trainer"]["accumulate"], total_steps)
     if checkpoint is not None:
-        check_resumable(checkpoint, config, plan.total_steps(len(loaders.train)))
-        completed = completed_objective(run_dir, plan.total_steps(len(loaders.train)))
+        planned = TrainingPlan.from_config(checkpoint["config"]).total_steps(len(loaders.train))
+        check_resumable(checkpoint, config, total_steps, planned)
+        completed = completed_objective(run_dir, total_steps)
         if completed is not None:
             console.print(f"{run_dir} already completed; nothing to resume")
             return completed
@@ -96,6 +99,21 @@ def checkpoint_to_resume(config: dict[str, Any], run_dir: Path) -> dict[str, Any
         console.print(f"resume=true: no checkpoint in {last.parent}; starting a new run")
         return None
     return read_checkpoint(last)
+
+
+def check_accumulation(accumulate: int, total_steps: int) -> None:
+    """An accumulation longer than the run would never step; a run that ends part-way through
+    one leaves its last batches' gradients unused (said once, not refused)."""
+    if accumulate > total_steps:
+        raise ConfigError(
+            f"trainer.accumulate ({accumulate}) is more than the run's {total_steps} batches: "
+            "no optimizer would ever step"
+        )
+    if total_steps % accumulate:
+        console.print(
+            f"note: {total_steps} batches are not a whole number of trainer.accumulate={accumulate}; "
+            f"the gradients of the last {total_steps % accumulate} are not stepped"
+        )
 
 
 def set_up_torch(config: dict[str, Any]) -> None:
@@ -199,7 +217,7 @@ def close(run: PreparedRun, log: RunLog, status: str, **ending: Any) -> None:
     )  # fmt: skip
     if status == "completed":
         objective = ending["objective"]
-        console.print(summary_table(final, objective["metric"], wall_time))
+        console.print(summary_table(final, objective["metric"], wall_time, ending.get("compile_s")))
         if log.wandb is not None:
             log.wandb.set_summary({"objective": objective["value"], "wall_time_s": wall_time})
             if log.wandb.offline:

@@ -20,10 +20,13 @@ from torch.optim.lr_scheduler import (
     StepLR,
 )
 
+from runner.console import console
 from runner.errors import ConfigError
-from runner.settings import check_int, check_number
+from runner.settings import check_choice, check_int, check_number
 
 Scheduler = LRScheduler | ReduceLROnPlateau
+RUN_LENGTH_SCHEDULES = ("cosine", "warmup_cosine")
+"""The schedules whose curve is laid over the run's length (a resumed run keeps it)."""
 
 
 def constant(optimizer: Optimizer, total_steps: int) -> None:
@@ -49,13 +52,13 @@ def warmup_cosine(
     if not 0 < start_factor <= 1:
         raise ConfigError(f"schedule.start_factor must be in (0, 1]; got {start_factor!r}")
     check_number("schedule.min_lr", min_lr, positive=False)
-    if warmup_steps >= total_steps:
-        raise ConfigError(
-            f"schedule.warmup_steps ({warmup_steps}) must be fewer than the run's "
-            f"{total_steps} optimisation steps"
+    if warmup_steps >= total_steps:  # a short check of a config (debug=fast): say so, go on
+        console.print(
+            f"note: schedule.warmup_steps ({warmup_steps}) is not fewer than the run's "
+            f"{total_steps} optimisation steps: the run only warms up"
         )
     warmup = LinearLR(optimizer, start_factor=start_factor, total_iters=warmup_steps)
-    decay = CosineAnnealingLR(optimizer, T_max=total_steps - warmup_steps, eta_min=min_lr)
+    decay = CosineAnnealingLR(optimizer, T_max=max(1, total_steps - warmup_steps), eta_min=min_lr)
     return SequentialLR(optimizer, [warmup, decay], milestones=[warmup_steps])
 
 
@@ -81,6 +84,7 @@ def plateau(
 ) -> ReduceLROnPlateau:
     if not 0 < factor < 1:
         raise ConfigError(f"schedule.factor must be in (0, 1); got {factor!r}")
+    check_choice("schedule.mode", mode, ("max", "min"))
     check_int("schedule.patience", patience, minimum=0)
     check_number("schedule.threshold", threshold, positive=False)
     check_number("schedule.min_lr", min_lr, positive=False)

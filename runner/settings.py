@@ -81,7 +81,11 @@ def check_trainer(cfg: DictConfig) -> None:
         ("trainer.early_stop.patience", 1, True),
     ):
         check_int(key, _value(cfg, key), minimum, allow_none)
-    check_choice("trainer.precision", str(_value(cfg, "trainer.precision")), PRECISIONS)
+    precision = _value(cfg, "trainer.precision")
+    if precision not in (32, 16, *PRECISIONS):
+        raise ConfigError(
+            f"trainer.precision must be one of {', '.join(PRECISIONS)}; got {precision!r}"
+        )
     check_bool("trainer.compile", _value(cfg, "trainer.compile"))
     check_choice("trainer.compile_mode", _value(cfg, "trainer.compile_mode"), COMPILE_MODES)
     check_number("trainer.grad_clip", _value(cfg, "trainer.grad_clip"), True, allow_none=True)

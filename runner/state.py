@@ -16,10 +16,11 @@ from runner.metrics import RunningMeans
 class TrainState:
     """Where training stands and what it has recorded so far.
 
-    ``step`` optimisation steps are done and batch ``batch`` of epoch ``epoch`` comes next
+    ``step`` training steps (batches) are done and batch ``batch`` of epoch ``epoch`` comes next
     (with the seeded per-epoch order this pins down the next batch exactly). ``best`` is the
     best objective at a validation so far; ``early_stop_best`` the best by more than
-    ``trainer.early_stop.min_delta``, ``stale_validations`` the validations since it. Then
+    ``trainer.early_stop.min_delta``, ``stale_validations`` the validations since it, and
+    ``stopped_early`` whether they ran out (a resumed run then only tests). Then
     ``epoch_means``, the running sums of this epoch's training metrics; ``metrics_bytes``, how
     much of ``metrics.jsonl`` belongs to the run; ``wandb_run_id``, the W&B run it continues;
     and ``wall_time_s``, the time spent in earlier sessions. The last three are brought up to
@@ -32,6 +33,7 @@ class TrainState:
     best: float | None = None
     early_stop_best: float | None = None
     stale_validations: int = 0
+    stopped_early: bool = False
     epoch_means: RunningMeans = field(default_factory=RunningMeans)
     metrics_bytes: int = 0
     wandb_run_id: str | None = None
@@ -60,6 +62,7 @@ class TrainState:
             "best": self.best,
             "early_stop_best": self.early_stop_best,
             "stale_validations": self.stale_validations,
+            "stopped_early": self.stopped_early,
             "epoch_means": self.epoch_means.state_dict(),
             "metrics_bytes": self.metrics_bytes,
             "wandb_run_id": self.wandb_run_id,
@@ -71,6 +74,7 @@ class TrainState:
         self.best = state["best"]
         self.early_stop_best = state["early_stop_best"]
         self.stale_validations = state["stale_validations"]
+        self.stopped_early = state["stopped_early"]
         self.epoch_means.load_state_dict(state["epoch_means"])
         self.metrics_bytes = state["metrics_bytes"]
         self.wandb_run_id = state["wandb_run_id"]

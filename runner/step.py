@@ -68,11 +68,13 @@ class StepService:
         if settings.precision == "16":
             self.scalers = {name: torch.amp.GradScaler(device_type) for name in optimizers}
         self.gradient_norms: dict[str, Tensor] = {}
+        self.rates_used: dict[str, float] = {}
 
     @contextmanager
     def batch(self) -> Iterator[None]:
         """One training batch: forward passes under autocast; schedules advance after it."""
         dtype = AUTOCAST_DTYPES.get(self.settings.precision)
+        self.rates_used = self.current_rates()
         with torch.autocast(self.device_type, dtype=dtype, enabled=dtype is not None):
             yield
         self.batches += 1
@@ -137,14 +139,22 @@ class StepService:
         (norm,) = norms.values()
         return {"grad_norm": norm}
 
+    def current_rates(self) -> dict[str, float]:
+        return {
+            name: optimizer.param_groups[0]["lr"] for name, optimizer in self.optimizers.items()
+        }
+
     def learning_rates(self) -> dict[str, float]:
-        """With a schedule: ``lr`` (the first optimizer's), and ``lr_<optimizer>`` for each
-        when there are several. Without one, nothing: the config says the rate."""
+        """With a schedule, the rates the latest batch stepped with: ``lr`` (the first
+        optimizer's), and ``lr_<optimizer>`` for each when there are several. Without one,
+        nothing: the config says the rate."""
         if not self.schedules:
             return {}
-        rates = {f"lr_{name}": opt.param_groups[0]["lr"] for name, opt in self.optimizers.items()}
+        rates = self.rates_used or self.current_rates()
         first = next(iter(rates.values()))
-        return {"lr": first} if len(rates) == 1 else {"lr": first, **rates}
+        if len(rates) == 1:
+            return {"lr": first}
+        return {"lr": first, **{f"lr_{name}": rate for name, rate in rates.items()}}
 
     def observe_objective(self, value: float) -> None:
         """Step the schedules that follow the objective (``plateau``) at a validation."""

@@ -26,6 +26,8 @@ def assert_one_clear_line(result, *words: str) -> None:
         ("optim.betas=[0.9,1.5]", ("optim.betas[1] (β2)", "[0, 1)")),
         ("data.batch_size=0", ("data.batch_size", ">= 1")),
         ("trainer.epoch=3", ("trainer.epoch", "epochs, max_steps", "+trainer.epoch=")),
+        ("schedule.gamma=0.5", ("schedule.gamma is not a setting", "schedule has no settings")),
+        ("trainer.precision=16", ("trainer.precision=16 needs a CUDA GPU",)),
     ],
 )
 def test_bad_setting_on_the_command_line(cli, tmp_path, override, words):
@@ -72,9 +74,11 @@ def test_a_key_is_checked_against_every_option_a_sweep_asks_for(models):
         (["data.subset=0"], ("data.subset", ">= 1")),
         (["schedule=step", "schedule.gamma=0"], ("schedule.gamma", "> 0")),
         (["schedule=warmup_cosine", "schedule.warmup_steps=0"], ("schedule.warmup_steps", ">= 1")),
+        (["schedule=plateau", "schedule.mode=up"], ("schedule.mode", "max, min")),
+        (["trainer.precision=null"], ("trainer.precision", "got None")),
         (
-            ["schedule=warmup_cosine", "schedule.warmup_steps=5000"],
-            ("schedule.warmup_steps", "fewer than"),
+            ["trainer.accumulate=1000"],
+            ("trainer.accumulate (1000)", "no optimizer would ever step"),
         ),
         (["schedule=plateau", "schedule.factor=2"], ("schedule.factor", "(0, 1)")),
         (["trainer.eval_every=1.5"], ("trainer.eval_every",)),

@@ -34,13 +34,13 @@ def assert_one_line(status: int, stderr: str, *words: str) -> None:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, data_root):
     """A short STN run on undistorted digits, and one on the RTS canvas."""
-    from tests.conftest import SMALL, run_cli
+    from runner.train import run
+    from tests.conftest import SMALL, compose_config
 
     runs = tmp_path_factory.mktemp("runs")
     for name, extra in (("plain", []), ("rts", ["data.distortion=rts"])):
-        result = run_cli(*SMALL, f"data.root={data_root}", "trainer.max_steps=40", *extra,
-                         f"hydra.run.dir={runs / name}")  # fmt: skip
-        assert result.returncode == 0, result.stderr
+        cfg = compose_config(*SMALL, f"data.root={data_root}", "trainer.max_steps=40", *extra)
+        run(cfg, runs / name)
     return runs
 
 
@@ -126,3 +126,10 @@ def test_a_checkpoint_that_names_other_code_is_refused_without_running_it(
     status, stderr = evaluate_in_process(capsys, run_dir)
     assert_one_line(status, stderr, f"{node}._target_", target, "is not a class of this project")
     assert not made.exists()
+
+
+def test_device_and_help_as_on_the_training_command_line(trained, capsys):
+    main([str(trained / "plain"), "device=cpu"])
+    assert "(step 40) on the test split" in capsys.readouterr().out
+    main(["--help"])
+    assert "python -m runner.evaluate RUN_DIR" in capsys.readouterr().out

@@ -73,25 +73,30 @@ def test_every_optimizer_follows_the_schedule_and_the_learning_rate_is_logged(
     cfg = make_config("model=gan", *QUICK_GAN, "schedule=cosine", "trainer.max_steps=40")
     run(cfg, tmp_path)
     records = [r for r in read_metrics(tmp_path / "metrics.jsonl") if "train/lr" in r]
-    halfway, last = records[1], records[-1]  # steps 20 and 40 of 40
+    halfway, last = records[1], records[-1]  # steps 20 and 40 of 40: the rates they used
     assert halfway["train/lr_generator"] == halfway["train/lr_discriminator"] == halfway["train/lr"]
-    assert halfway["train/lr"] == pytest.approx(cfg.optim.lr / 2)
-    assert last["train/lr"] == pytest.approx(0.0, abs=1e-12)
+    for record, steps_before in ((halfway, 19), (last, 39)):
+        expected = cfg.optim.lr * (1 + math.cos(math.pi * steps_before / 40)) / 2
+        assert record["train/lr"] == pytest.approx(expected)
 
 
 def test_early_stopping_ends_the_run_says_why_and_still_reports_the_objective(
     make_config, tmp_path
 ):
-    cfg = make_config("optim=sgd", "optim.lr=1e-6", "trainer.epochs=20",
-                      "trainer.early_stop.patience=2", "trainer.early_stop.min_delta=0.05")  # fmt: skip
-    value = run(cfg, tmp_path)
+    settings = ["optim=sgd", "optim.lr=1e-6", "trainer.epochs=20", "trainer.early_stop.patience=2",
+                "trainer.early_stop.min_delta=0.05"]  # fmt: skip
+    value = run(make_config(*settings), tmp_path)
     ended = summary(tmp_path)
     assert ended["stop_reason"] == "early_stop" and ended["steps"] == 3 * 31  # 1 best + 2 stale
     assert value == ended["objective"]["value"] == ended["metrics"]["val/acc"]
     assert "test/acc" in ended["metrics"]
-    assert run(make_config("optim=sgd", "optim.lr=1e-6", "trainer.epochs=20", "trainer.early_stop.patience=2",
-                           "trainer.early_stop.min_delta=0.05", "resume=true"), tmp_path) == value  # fmt: skip
-    assert summary(tmp_path)["steps"] == 93
+    assert run(make_config(*settings, "resume=true"), tmp_path) == value  # completed: nothing to do
+    # A crash after the stop but before the run closed: the checkpoint knows, and a resume
+    # trains no further.
+    assert torch.load(tmp_path / "checkpoints/last.pt", weights_only=True)["state"]["stopped_early"]
+    (tmp_path / "summary.json").write_text(json.dumps({"status": "interrupted"}))
+    run(make_config(*settings, "resume=true"), tmp_path)
+    assert summary(tmp_path)["steps"] == 93 and summary(tmp_path)["stop_reason"] == "early_stop"
 
 
 def test_a_run_without_early_stopping_ends_with_the_schedule(make_config, tmp_path):
@@ -171,3 +176,24 @@ def test_the_new_keys_sweep_like_any_other(cli, tmp_path):
     assert result.returncode == 0, result.stderr
     summaries = [json.loads(p.read_text()) for p in sorted(sweep_dir.glob("*/summary.json"))]
     assert len(summaries) == 4 and all(s["status"] == "completed" for s in summaries)
+
+
+def test_a_cosine_run_keeps_its_length_on_resume(make_config, tmp_path):
+    from runner.errors import ConfigError
+
+    run(make_config("schedule=cosine", "trainer.max_steps=20"), tmp_path)
+    with pytest.raises(ConfigError, match="schedule=cosine was laid over the run's 20 steps"):
+        run(make_config("schedule=cosine", "trainer.max_steps=40", "resume=true"), tmp_path)
+    run(make_config("schedule=step", "trainer.max_steps=20"), tmp_path / "step")
+    run(make_config("schedule=step", "trainer.max_steps=40", "resume=true"), tmp_path / "step")
+    assert summary(tmp_path / "step")["steps"] == 40  # a step schedule does not depend on it
+
+
+def test_a_tiny_subset_keeps_the_datasets_number_of_classes(make_config, tmp_path):
+    run(make_config("data.subset=10", "data.batch_size=5", "trainer.max_steps=2"), tmp_path)
+    assert summary(tmp_path)["status"] == "completed"
+
+
+def test_debug_fast_takes_a_warmup_longer_than_its_ten_steps(make_config, tmp_path):
+    run(make_config("debug=fast", "schedule=warmup_cosine"), tmp_path)
+    assert summary(tmp_path)["steps"] == 10
