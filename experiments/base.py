@@ -24,7 +24,7 @@ OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
 SPLITS = ("train", "val", "test")
 
 
-class StepService(Protocol):
+class OptimizerStep(Protocol):
     """Takes one optimisation step of ``optimizer`` on ``loss``."""
 
     def __call__(self, loss: Tensor, optimizer: Optimizer) -> None: ...
@@ -52,7 +52,7 @@ class Experiment(nn.Module):
 
     training_metrics: ClassVar[tuple[str, ...]] = ()
     evaluation_metrics: ClassVar[tuple[str, ...]] = ()
-    step_service: StepService | None = None
+    step_service: OptimizerStep | None = None
     """How :meth:`optimizer_step` steps: None is :func:`plain_step`; the runner sets its own."""
 
     def metric_names(self, split: str) -> tuple[str, ...]:
@@ -61,7 +61,7 @@ class Experiment(nn.Module):
             raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
         return self.training_metrics if split == "train" else self.evaluation_metrics
 
-    def use_step_service(self, service: StepService | None) -> None:
+    def use_step_service(self, service: OptimizerStep | None) -> None:
         """Take every optimisation step through ``service`` (None: :func:`plain_step`)."""
         self.step_service = service
 

@@ -31,15 +31,14 @@ from runner.device import resolve_device, set_determinism
 from runner.errors import CONFIG_ERROR_EXIT_CODE, ConfigError
 from runner.evaluation import evaluate
 from runner.files import read_json, write_json_atomically
-from runner.overrides import unknown_key_message
+from runner.overrides import MISSING, unknown_key_message
 from runner.settings import check_data_and_device
+from runner.train import CONF_DIR
 
-MISSING = object()
 USAGE = (
     "usage: python -m runner.evaluate RUN_DIR [checkpoint=best|last] [data=OPTION] "
     "[data.KEY=VALUE ...] [device.KEY=VALUE ...]"
 )
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 MAY_CHANGE = ("data.", "device.")
 CHECKPOINTS = ("best", "last")
 DATASET_READERS = "runner.data.datasets."
@@ -171,11 +170,10 @@ def evaluate_run(run_dir: Path, checkpoint_name: str, overrides: list[str]) -> d
         )
     checkpoint = read_checkpoint(path)
     check_targets(checkpoint["config"]["model"], "model")
-    check_targets(checkpoint["config"]["data"], "data")
     config = OmegaConf.create(checkpoint["config"])
     saved_data = config.data.copy()
     apply_overrides(config, overrides)
-    check_targets(OmegaConf.to_container(config.data), "data")
+    check_targets(OmegaConf.to_container(config.data), "data")  # as saved, and as overridden
     device = resolve_device(config.device.type)
     set_determinism(config.device.deterministic)
     torch.manual_seed(config.seed)

@@ -149,7 +149,7 @@ def build_run(
     experiment = build(cfg.model, "model").to(device)
     optimizers = experiment.configure_optimizers(build_optimizer_factory(cfg.optim))
     accumulate = config["trainer"]["accumulate"]
-    optimisation_steps = max(1, plan.total_steps(len(loaders.train)) // accumulate)
+    optimisation_steps = plan.total_steps(len(loaders.train)) // accumulate  # >= 1: checked
     schedules = build_schedules(cfg.schedule, optimizers, optimisation_steps)
     steps = StepService(
         optimizers, StepSettings.from_config(config["trainer"]), device.type, schedules

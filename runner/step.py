@@ -62,6 +62,7 @@ class StepService:
         self.device_type = device_type
         self.schedules = {name: s for name, s in (schedules or {}).items() if s is not None}
         self.names = {id(optimizer): name for name, optimizer in optimizers.items()}
+        self.parameters = {name: trainable(optimizer) for name, optimizer in optimizers.items()}
         self.calls = dict.fromkeys(optimizers, 0)
         self.batches = 0
         self.scalers = {}
@@ -74,7 +75,8 @@ class StepService:
     def batch(self) -> Iterator[None]:
         """One training batch: forward passes under autocast; schedules advance after it."""
         dtype = AUTOCAST_DTYPES.get(self.settings.precision)
-        self.rates_used = self.current_rates()
+        if self.schedules:  # the rates this batch steps with, for train/lr
+            self.rates_used = self.current_rates()
         with torch.autocast(self.device_type, dtype=dtype, enabled=dtype is not None):
             yield
         self.batches += 1
@@ -110,7 +112,7 @@ class StepService:
         if name in self.scalers:
             loss = self.scalers[name].scale(loss)
         with torch.autocast(self.device_type, enabled=False):  # backward outside autocast
-            loss.backward(inputs=trainable(optimizer))
+            loss.backward(inputs=self.parameters[name])
         if self.calls[name] % accumulate == 0:
             self.step(name, optimizer)
 
@@ -120,7 +122,7 @@ class StepService:
         if scaler is not None:
             scaler.unscale_(optimizer)
         if self.settings.grad_clip is not None:
-            norm = clip_grad_norm_(trainable(optimizer), self.settings.grad_clip)
+            norm = clip_grad_norm_(self.parameters[name], self.settings.grad_clip)
             self.gradient_norms[name] = norm
         if scaler is None:
             optimizer.step()
@@ -166,7 +168,7 @@ class StepService:
         """Schedules, gradient scalers, the place in each accumulation, and the gradients
         gathered so far by an optimizer that has not stepped yet."""
         accumulating = {
-            name: [p.grad for p in trainable(self.optimizers[name])]
+            name: [p.grad for p in self.parameters[name]]
             for name, calls in self.calls.items()
             if calls % self.settings.accumulate
         }
@@ -186,9 +188,7 @@ class StepService:
             if name in self.scalers:  # a run resumed with another precision has none
                 self.scalers[name].load_state_dict(scaler_state)
         for name, gradients in state["gradients"].items():
-            for parameter, gradient in zip(
-                trainable(self.optimizers[name]), gradients, strict=True
-            ):
+            for parameter, gradient in zip(self.parameters[name], gradients, strict=True):
                 parameter.grad = None if gradient is None else gradient.to(parameter.device)
 
 
