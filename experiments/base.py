@@ -9,9 +9,10 @@ accumulation, schedules, gradient sync across processes) in one place.
 """
 
 from collections.abc import Callable, Iterable
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
@@ -88,6 +89,11 @@ class Experiment(nn.Module):
 
         ``split`` lets an evaluation that is tuned on one split and reported on another (the
         GAN's Parzen window width, chosen on validation images) tell them apart.
+
+        In a run of several processes, ``batches`` are this process's block of the split
+        (perhaps none) and every process calls this at once; the result must be the whole
+        split's. :func:`mean_over_batches` does that for per-sample means;
+        :func:`gather_over_processes` and :func:`concatenate_over_processes` serve the rest.
         """
         raise NotImplementedError
 
@@ -102,17 +108,55 @@ def mean_over_batches(
     """Average per-sample sums of ``measure`` over every batch, weighting by batch size.
 
     ``measure`` returns, for one batch, the *sum* over its samples of each metric, so the
-    result is an exact mean over the split whatever the batch sizes.
+    result is an exact mean over the split whatever the batch sizes, and over the processes
+    of a run that split the batches between them.
     """
     totals: dict[str, Tensor] = {}
-    count = 0
+    samples = 0
     for batch in batches:
         for name, value in measure(batch).items():
             totals[name] = totals.get(name, 0) + value.detach().double()
-        count += batch[0].shape[0]
+        samples += batch[0].shape[0]
+    this_process = ({name: total.item() for name, total in totals.items()}, samples)
+    sums: dict[str, float] = {}
+    count = 0
+    for process_sums, process_samples in gather_over_processes(this_process):
+        count += process_samples
+        for name, total in process_sums.items():
+            sums[name] = sums.get(name, 0.0) + total
     if count == 0:
         raise ValueError("cannot evaluate on an empty split")
-    return {name: (total / count).item() for name, total in totals.items()}
+    return {name: total / count for name, total in sums.items()}
+
+
+def gather_over_processes(value: Any) -> list[Any]:
+    """``value`` (picklable) of every process of the run, in rank order; ``[value]`` alone
+    in a one-process run."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return [value]
+    values: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(values, value)
+    return values
+
+
+def concatenate_over_processes(values: Tensor, dim: int = 0) -> Tensor:
+    """The processes' ``values`` joined along ``dim`` in rank order: per-sample results of
+    their blocks of a split, as one tensor for the whole split."""
+    parts = gather_over_processes(values.cpu())
+    return torch.cat(parts, dim=dim).to(values.device) if len(parts) > 1 else values
+
+
+def sum_over_processes(*values: float) -> tuple[float, ...]:
+    """Each of ``values`` summed over the processes of the run."""
+    return tuple(sum(column) for column in zip(*gather_over_processes(values), strict=True))
+
+
+def start_in_split(count: int) -> int:
+    """Where this process's block of ``count`` samples begins in the whole split: after the
+    blocks of the processes of lower rank."""
+    counts = gather_over_processes(count)
+    rank = dist.get_rank() if len(counts) > 1 else 0
+    return sum(counts[:rank])
 
 
 def flat_size(module: nn.Module, input_shape: tuple[int, ...]) -> int:

@@ -28,7 +28,15 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 from torchvision.utils import make_grid
 
-from experiments.base import Batch, Experiment, OptimizerFactory, plain_step
+from experiments.base import (
+    Batch,
+    Experiment,
+    OptimizerFactory,
+    concatenate_over_processes,
+    plain_step,
+    start_in_split,
+    sum_over_processes,
+)
 from experiments.checks import check_positive, check_sizes
 
 GENERATOR_LOSSES = ("non_saturating", "minimax")
@@ -294,32 +302,40 @@ class GAN(Experiment):
         images and ``d_fake`` = mean D(G(z)) over the generated ones.
         """
         images = [batch[0] for batch in batches]
-        if not images:
-            raise ValueError("cannot evaluate on an empty split")
-        images = torch.cat(images)
+        images = (
+            torch.cat(images)
+            if images
+            else self.fixed_noise.new_empty((0, *self.generator.image_shape))
+        )
         samples = self.sample(self.parzen_samples)
         # Float64: squared distances of 784-d images, divided by 2σ² with σ down to 0.1.
         x, generated = images.flatten(1).double(), samples.flatten(1).double()
         batch_size = self.parzen_batch_size
         if split == "val" or self.parzen_sigma.isnan():
-            first = x[: self.parzen_val_images]
-            sigma, log_likelihoods = choose_sigma(first, generated, self.parzen_sigmas, batch_size)
+            first = x[: max(0, self.parzen_val_images - start_in_split(len(x)))]
+            per_sigma = parzen_log_likelihoods(first, generated, self.parzen_sigmas, batch_size)
+            per_sigma = concatenate_over_processes(per_sigma, dim=1)
+            sigma, log_likelihoods = best_sigma(per_sigma, self.parzen_sigmas)
             self.parzen_sigma.fill_(sigma)
         if split != "val":
             sigma = self.parzen_sigma.item()
             log_likelihoods = parzen_log_likelihood(x, generated, sigma, batch_size)
+            log_likelihoods = concatenate_over_processes(log_likelihoods)
+        d_real_sum, count = sum_over_processes(self.sum_d(2 * images - 1), len(images))
+        if count == 0:
+            raise ValueError("cannot evaluate on an empty split")
         return {
             "parzen_ll": log_likelihoods.mean().item(),
             "parzen_se": standard_error(log_likelihoods),
             "parzen_sigma": sigma,
-            "d_real": self.mean_d(2 * images - 1),
-            "d_fake": self.mean_d(2 * samples - 1),
+            "d_real": d_real_sum / count,
+            "d_fake": self.sum_d(2 * samples - 1) / len(samples),
         }
 
-    def mean_d(self, x: Tensor) -> float:
-        """Mean D(x) over images in [−1, 1], ``parzen_batch_size`` at a time."""
+    def sum_d(self, x: Tensor) -> float:
+        """The sum of D(x) over images in [−1, 1], ``parzen_batch_size`` at a time."""
         logits = [self.discriminator(chunk) for chunk in x.split(self.parzen_batch_size)]
-        return torch.sigmoid(torch.cat(logits)).mean().item()
+        return torch.sigmoid(torch.cat(logits)).double().sum().item()
 
     def figures(self, batch: Batch) -> dict[str, Tensor]:
         """100 samples of the same fixed noise every time, 10 per row: progress at a glance."""
@@ -371,7 +387,11 @@ def choose_sigma(
     x: Tensor, samples: Tensor, sigmas: Sequence[float], batch_size: int
 ) -> tuple[float, Tensor]:
     """The σ of ``sigmas`` that maximises the mean log-likelihood of ``x``, and those values."""
-    log_likelihoods = parzen_log_likelihoods(x, samples, sigmas, batch_size)
+    return best_sigma(parzen_log_likelihoods(x, samples, sigmas, batch_size), sigmas)
+
+
+def best_sigma(log_likelihoods: Tensor, sigmas: Sequence[float]) -> tuple[float, Tensor]:
+    """Of ``log_likelihoods`` [len(sigmas), N], the σ with the highest mean, and its row."""
     best = int(log_likelihoods.mean(1).argmax())
     return float(sigmas[best]), log_likelihoods[best]
 

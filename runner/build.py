@@ -11,6 +11,7 @@ from torch.optim import Optimizer
 
 from runner.data.loader import ImageSet, Loaders, TensorLoader
 from runner.data.splits import distort_splits, epoch_distortion, make_splits
+from runner.distributed import ONE_PROCESS, Processes
 from runner.errors import ConfigError
 from runner.schedules import Scheduler
 
@@ -78,8 +79,11 @@ def compile_modules(experiment: torch.nn.Module, mode: str) -> None:
         module.compile(mode=mode)
 
 
-def build_loaders(data: DictConfig, seed: int, device: torch.device) -> Loaders:
-    """The dataset of ``data.dataset``, split and batched as ``data`` says, on ``device``."""
+def build_loaders(
+    data: DictConfig, seed: int, device: torch.device, processes: Processes = ONE_PROCESS
+) -> Loaders:
+    """The dataset of ``data.dataset``, split and batched as ``data`` says, on ``device``;
+    each loader takes this process's share of its split."""
     train, test = build(data.dataset, "data")
     splits = make_splits(train, test, data.val_size, device)
     classes = int(max(train.labels.max(), test.labels.max())) + 1  # before a subset leaves some out
@@ -97,9 +101,10 @@ def build_loaders(data: DictConfig, seed: int, device: torch.device) -> Loaders:
             seed=seed,
             drop_last=True,
             images_for_epoch=redistort,
+            processes=processes,
         ),
-        val=TensorLoader(splits.val, data.eval_batch_size, shuffle=False),
-        test=TensorLoader(splits.test, data.eval_batch_size, shuffle=False),
+        val=TensorLoader(splits.val, data.eval_batch_size, shuffle=False, processes=processes),
+        test=TensorLoader(splits.test, data.eval_batch_size, shuffle=False, processes=processes),
     )
 
 

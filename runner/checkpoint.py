@@ -11,12 +11,18 @@ where it stopped::
     optimizers  {name: optimizer state_dict}
     steps       StepService.state_dict(): schedules, gradient scalers, the place in each
                 gradient accumulation and the gradients gathered so far
-    rng         the torch (and CUDA) random number generator states
+    rng         the torch (and CUDA) random number generator states; with several
+                processes, rank 0's, and under ``ranks`` every rank's
     state       TrainState.state_dict(): position, best objective, running means, ...
 
 ``best.pt`` keeps the weights that scored best on the objective at a validation::
 
     format, config, experiment, metric, value, step, epoch
+
+In a run of several processes every process takes part in writing ``last.pt`` (the random
+number generators and half-gathered gradients are collected from all) and rank 0 alone
+writes the files. The weights are the experiment's own names, as in a one-process run, so
+a checkpoint continues with any number of processes.
 """
 
 from pathlib import Path
@@ -25,6 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from runner.distributed import ONE_PROCESS, Processes
 from runner.errors import ConfigError
 from runner.files import save_atomically
 from runner.state import TrainState
@@ -41,7 +48,14 @@ def rng_state() -> dict[str, Any]:
     return state
 
 
-def restore_rng_state(state: dict[str, Any]) -> None:
+def restore_rng_state(state: dict[str, Any], rank: int = 0) -> None:
+    """Rank ``rank``'s generators; a rank the checkpoint has none for (a run continued with
+    more processes) keeps the ones it was seeded with."""
+    if rank > 0:
+        ranks = state.get("ranks", [])
+        if rank >= len(ranks):
+            return
+        state = ranks[rank]
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -74,28 +88,41 @@ class Checkpointer:
         experiment: nn.Module,
         steps: StepService,
         config: dict[str, Any],
+        processes: Processes = ONE_PROCESS,
     ) -> None:
         self.last = directory / "last.pt"
         self.best = directory / "best.pt"
         self.experiment = experiment
         self.steps = steps
         self.config = config
+        self.processes = processes
 
     def save_last(self, state: TrainState) -> None:
-        """Everything needed to continue from ``state``, written atomically."""
+        """Everything needed to continue from ``state``, written atomically (by rank 0; every
+        process calls this at once)."""
+        self.processes.share_buffers(self.experiment)
+        steps = self.steps.state_dict()
+        rng = rng_state()
+        if self.processes.several:
+            rng["ranks"] = self.processes.gather(rng_state())
+        if not self.processes.main:
+            return
         checkpoint = {
             "format": CHECKPOINT_FORMAT,
             "config": self.config,
             "experiment": self.experiment.state_dict(),
             "optimizers": {name: opt.state_dict() for name, opt in self.steps.optimizers.items()},
-            "steps": self.steps.state_dict(),
-            "rng": rng_state(),
+            "steps": steps,
+            "rng": rng,
             "state": state.state_dict(),
         }
         save_atomically(checkpoint, self.last)
 
     def save_best(self, state: TrainState, metric: str, value: float) -> None:
-        """The weights alone, with what made them best and the config that builds the model."""
+        """The weights alone, with what made them best and the config that builds the model
+        (written by rank 0)."""
+        if not self.processes.main:
+            return
         best = {
             "format": CHECKPOINT_FORMAT,
             "config": self.config,
@@ -114,7 +141,7 @@ class Checkpointer:
         for name, optimizer_state in checkpoint["optimizers"].items():
             self.steps.optimizers[name].load_state_dict(optimizer_state)
         self.steps.load_state_dict(checkpoint["steps"])
-        restore_rng_state(checkpoint["rng"])
+        restore_rng_state(checkpoint["rng"], self.processes.rank)
         state = TrainState()
         state.load_state_dict(checkpoint["state"])
         return state

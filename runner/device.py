@@ -40,3 +40,18 @@ def check_precision(precision: str, device: torch.device) -> None:
             "trainer.precision=16 needs a CUDA GPU (float16 with a gradient scaler); "
             "on the CPU use trainer.precision=bf16 or 32"
         )
+
+
+def check_processes(count: int, batch_size: int, device: torch.device) -> None:
+    """``device.processes``: each needs a GPU of its own on CUDA, and an equal share of
+    every batch."""
+    if device.type == "cuda" and count > torch.cuda.device_count():
+        raise ConfigError(
+            f"device.processes={count} needs a GPU per process, and this machine has "
+            f"{torch.cuda.device_count()}; use at most that many, or device=cpu"
+        )
+    if batch_size % count:
+        raise ConfigError(
+            f"data.batch_size={batch_size} does not split into device.processes={count} "
+            "equal shares; choose a batch size that is a multiple of the number of processes"
+        )

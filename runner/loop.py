@@ -102,14 +102,19 @@ def train_epoch(
     state: TrainState,
     training_log: TrainingLog,
 ) -> None:
-    """Train on the epoch's remaining batches, or up to the plan's last step."""
+    """Train on the epoch's remaining batches, or up to the plan's last step.
+
+    With several processes, each trains on its part of every batch, and the step's metrics
+    are averaged over the processes, so every process records the same run.
+    """
     last_step = plan.total_steps(len(loader))
+    processes = steps.processes
     for batch in loader.batches(state.epoch, start=state.batch):
         with steps.batch():
             metrics = experiment.training_step(batch, steps.optimizers)
-        metrics |= steps.pop_gradient_norms()
+        metrics = processes.average_metrics(metrics) | steps.pop_gradient_norms()
         state.record_step(metrics)
-        training_log.add(metrics, samples=len(batch[1]))
+        training_log.add(metrics, samples=len(batch[1]) * processes.count)
         if state.step % plan.log_every == 0:
             training_log.flush(state, end_of_epoch=False)
         if state.step == last_step:
@@ -130,7 +135,8 @@ def validate(
     latest ``train/`` one; None before the first training record of a ``train/`` one)."""
     metrics = evaluate(experiment, loader, "val", seed)
     log.log(metrics, step=state.step, epoch=state.epoch)
-    log.save_figures(make_figures(experiment, next(iter(loader)), seed), step=state.step)
+    if log.writes:
+        log.save_figures(make_figures(experiment, next(iter(loader)), seed), step=state.step)
     shown = "  ".join(f"{name} {format_value(value)}" for name, value in metrics.items())
     console.print(f"epoch {state.epoch}  step {state.step}  {shown}")
     value = log.latest.get(objective.metric)
@@ -162,6 +168,6 @@ def after_validation(
 
 def save_last(checkpoints: Checkpointer, log: RunLog, state: TrainState) -> None:
     """Bring the state's record of the log up to date, and write ``last.pt``."""
-    state.metrics_bytes = log.metrics.size()
+    state.metrics_bytes = log.bytes_written()
     state.wall_time_s = log.wall_time()
     checkpoints.save_last(state)

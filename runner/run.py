@@ -3,6 +3,10 @@
 
 Preparing writes nothing, so a run refused for a bad setting leaves no trace; executing
 writes the run directory and always ends it with a ``summary.json``, whatever happens.
+
+A run of several processes is this same run in each of them (:mod:`runner.distributed`):
+``device.processes=N`` first launches them (:mod:`runner.launch`), each then runs here,
+and rank 0 alone writes.
 """
 
 from dataclasses import dataclass
@@ -23,7 +27,8 @@ from runner.build import (
 from runner.checkpoint import Checkpointer, read_checkpoint
 from runner.console import console, show_config, summary_table
 from runner.data.loader import Loaders
-from runner.device import check_precision, resolve_device, set_determinism
+from runner.device import check_precision, check_processes, resolve_device, set_determinism
+from runner.distributed import Processes, current_processes, rank_seed
 from runner.errors import ConfigError, describe_error
 from runner.evaluation import evaluate
 from runner.files import read_json
@@ -54,6 +59,7 @@ class PreparedRun:
     objective: Objective
     checkpoints: Checkpointer
     state: TrainState
+    processes: Processes
 
 
 def run(cfg: DictConfig, run_dir: Path) -> float:
@@ -62,13 +68,27 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
     First the run is prepared (settings checked, checkpoint found and checked, data, model
     and optimizers built and restored), writing nothing: a :class:`ConfigError` for an
     unusable setting leaves no trace. Then it is executed.
+
+    With ``device.processes`` > 1, outside a process group, this launches the processes,
+    each of which runs this function, and returns rank 0's objective.
     """
     config = validate(cfg)
-    checkpoint = checkpoint_to_resume(config, run_dir)
+    processes = current_processes()
+    if not processes.main:
+        console.quiet = True
     device = resolve_device(config["device"]["type"])
     check_precision(config["trainer"]["precision"], device)
+    if not processes.several:
+        check_processes(config["device"]["processes"], config["data"]["batch_size"], device)
+        if config["device"]["processes"] > 1:
+            from runner.launch import launch_processes
+
+            return launch_processes(config, run_dir, device.type)
+    elif device.type == "cuda":
+        device = torch.device("cuda", processes.local_rank)
+    checkpoint = checkpoint_to_resume(config, run_dir)
     set_up_torch(config)
-    loaders = build_loaders(cfg.data, config["seed"], device)
+    loaders = build_loaders(cfg.data, config["seed"], device, processes)
     plan = TrainingPlan.from_config(config)
     total_steps = plan.total_steps(len(loaders.train))
     check_accumulation(config["trainer"]["accumulate"], total_steps)
@@ -79,7 +99,7 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
         if completed is not None:
             console.print(f"{run_dir} already completed; nothing to resume")
             return completed
-    return execute(build_run(cfg, config, run_dir, device, loaders, plan, checkpoint))
+    return execute(build_run(cfg, config, run_dir, device, loaders, plan, checkpoint, processes))
 
 
 def checkpoint_to_resume(config: dict[str, Any], run_dir: Path) -> dict[str, Any] | None:
@@ -143,30 +163,36 @@ def build_run(
     loaders: Loaders,
     plan: TrainingPlan,
     checkpoint: dict[str, Any] | None,
+    processes: Processes,
 ) -> PreparedRun:
     """Build the experiment, its optimizers and their step service; check the objective;
-    restore the checkpoint."""
+    restore the checkpoint.
+
+    Every process builds the same model from the run's seed; then each draws its own random
+    numbers (:func:`runner.distributed.rank_seed`).
+    """
     experiment = build(cfg.model, "model").to(device)
     optimizers = experiment.configure_optimizers(build_optimizer_factory(cfg.optim))
     accumulate = config["trainer"]["accumulate"]
     optimisation_steps = plan.total_steps(len(loaders.train)) // accumulate  # >= 1: checked
     schedules = build_schedules(cfg.schedule, optimizers, optimisation_steps)
-    steps = StepService(
-        optimizers, StepSettings.from_config(config["trainer"]), device.type, schedules
-    )
+    settings = StepSettings.from_config(config["trainer"])
+    steps = StepService(optimizers, settings, device.type, schedules, processes)
     experiment.use_step_service(steps)
     if config["trainer"]["compile"]:
         compile_modules(experiment, config["trainer"]["compile_mode"])
     objective = Objective(config["objective"]["metric"], config["objective"]["mode"])
     objective.check_measured_by(experiment)
-    checkpoints = Checkpointer(run_dir / "checkpoints", experiment, steps, config)
+    checkpoints = Checkpointer(run_dir / "checkpoints", experiment, steps, config, processes)
+    torch.manual_seed(rank_seed(config["seed"], processes.rank))
     state = TrainState()
     if checkpoint is not None:
         state = checkpoints.restore(checkpoint)
         console.print(f"resuming from {checkpoints.last} at step {state.step}")
     return PreparedRun(
-        run_dir, config, device, experiment, steps, loaders, plan, objective, checkpoints, state
-    )
+        run_dir, config, device, experiment, steps, loaders, plan, objective, checkpoints, state,
+        processes,
+    )  # fmt: skip
 
 
 def execute(run: PreparedRun) -> float:
@@ -175,8 +201,9 @@ def execute(run: PreparedRun) -> float:
     However it ends (completed, failed, interrupted), ``summary.json`` says so and the W&B run
     is closed; an exception is raised again after that.
     """
-    run.run_dir.mkdir(parents=True, exist_ok=True)
-    show_config(run.config, run.run_dir / "config_tree.txt")
+    if run.processes.main:
+        run.run_dir.mkdir(parents=True, exist_ok=True)
+        show_config(run.config, run.run_dir / "config_tree.txt")
     log = open_log(run)
     try:
         with profiled(run.config["trainer"]["profile"], run.run_dir / "profile"):
@@ -197,7 +224,10 @@ def execute(run: PreparedRun) -> float:
 
 
 def open_log(run: PreparedRun) -> RunLog:
-    """The run's metrics file, cut back to its checkpoint, and its W&B run, continued."""
+    """The run's metrics file, cut back to its checkpoint, and its W&B run, continued
+    (rank 0's; the other processes' log writes nothing)."""
+    if not run.processes.main:
+        return RunLog(run.run_dir, None, None, elapsed_before=run.state.wall_time_s)
     metrics = MetricsFile(run.run_dir / "metrics.jsonl", keep_bytes=run.state.metrics_bytes)
     wandb = start_wandb(run.config["logger"], run.config, run.run_dir, run.state.wandb_run_id)
     run.state.wandb_run_id = None if wandb is None else wandb.id
@@ -206,6 +236,9 @@ def open_log(run: PreparedRun) -> RunLog:
 
 def close(run: PreparedRun, log: RunLog, status: str, **ending: Any) -> None:
     """Write ``summary.json``, show the summary, and close the metrics file and the W&B run."""
+    if not run.processes.main:
+        log.close(failed=status != "completed")
+        return
     wall_time = log.wall_time()
     final = log.final_metrics()
     if "perf/compile_s" in log.latest:  # the first step of the latest session

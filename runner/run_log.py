@@ -15,12 +15,15 @@ class RunLog:
 
     Keys under ``perf/`` are wall-clock measurements: they go to the files like the rest but
     are the only values that differ between two runs with the same seed.
+
+    Without a metrics file (``metrics=None``: the other processes of a run of several) it
+    writes nothing and only remembers, so that every process knows the objective.
     """
 
     def __init__(
         self,
         run_dir: Path,
-        metrics: MetricsFile,
+        metrics: MetricsFile | None,
         wandb: WandbRun | None,
         elapsed_before: float = 0.0,
     ) -> None:
@@ -30,18 +33,28 @@ class RunLog:
         self.metrics = metrics
         self.wandb = wandb
         self.latest: dict[str, float] = {}
-        for record in read_metrics(metrics.path):  # what a resumed run logged before it stopped
+        logged = run_dir / "metrics.jsonl"
+        for record in read_metrics(logged) if logged.exists() else []:  # before a resume
             self.latest.update({k: v for k, v in record.items() if k not in ("step", "epoch")})
 
+    @property
+    def writes(self) -> bool:
+        return self.metrics is not None
+
     def log(self, values: dict[str, float], step: int, epoch: int) -> None:
-        self.metrics.write({"step": step, "epoch": epoch, **values})
+        if self.metrics is not None:
+            self.metrics.write({"step": step, "epoch": epoch, **values})
         if self.wandb is not None:
             self.wandb.log({**values, "epoch": epoch}, step=step)
         self.latest.update(values)
 
+    def bytes_written(self) -> int:
+        """The length of ``metrics.jsonl`` (0 for a log that writes nothing)."""
+        return 0 if self.metrics is None else self.metrics.size()
+
     def save_figures(self, figures: dict[str, Tensor], step: int) -> dict[str, Path]:
         """Save each image grid as ``figures/<name>.png`` (the latest one) and send it to W&B."""
-        if not figures:
+        if not figures or not self.writes:
             return {}
         self.figures_dir.mkdir(parents=True, exist_ok=True)
         paths = {}
@@ -62,6 +75,7 @@ class RunLog:
 
     def close(self, failed: bool) -> None:
         """Close the metrics file and finish the W&B run (marked failed when the run raised)."""
-        self.metrics.close()
+        if self.metrics is not None:
+            self.metrics.close()
         if self.wandb is not None:
             self.wandb.finish(failed=failed)

@@ -101,12 +101,17 @@ def check_data_and_device(cfg: DictConfig) -> None:
         ("data.distortion_seed", 0, False),
         ("data.subset", 1, True),
         ("device.threads", 1, True),
+        ("device.processes", 1, False),
     ):
         check_int(key, _value(cfg, key), minimum, allow_none)
     check_choice("data.distortion", _value(cfg, "data.distortion"), DISTORTIONS)
     check_bool("data.resample_each_epoch", _value(cfg, "data.resample_each_epoch"))
     check_choice("device.type", _value(cfg, "device.type"), DEVICE_TYPES)
     check_bool("device.deterministic", _value(cfg, "device.deterministic"))
+    port = _value(cfg, "device.port")
+    check_int("device.port", port, 1, allow_none=True)
+    if port is not None and port > 65535:
+        raise ConfigError(f"device.port must be a port number up to 65535, or null; got {port}")
 
 
 def validate(cfg: DictConfig) -> dict[str, Any]:

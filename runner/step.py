@@ -3,7 +3,8 @@
 Experiments decide which optimizer steps on which loss and when; they hand each step to
 ``Experiment.optimizer_step``, which the runner points here. This is the one place where the
 way a step is taken changes for every experiment at once: mixed precision, gradient
-accumulation, clipping and learning-rate schedules.
+accumulation, clipping, learning-rate schedules and, in a run of several processes, the
+averaging of gradients between them.
 """
 
 import warnings
@@ -18,6 +19,7 @@ from torch.nn.utils import clip_grad_norm_
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
+from runner.distributed import ONE_PROCESS, Processes
 from runner.schedules import Scheduler
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "16": torch.float16}
@@ -42,8 +44,15 @@ class StepService:
     Per batch (:meth:`batch`): the experiment's forward passes run under autocast (bf16 or
     float16), and after every ``accumulate`` batches the learning-rate schedules advance.
     Per call (``service(loss, optimizer)``): the gradients of ``accumulate`` calls for the same
-    optimizer are summed (each loss divided by ``accumulate``), then unscaled (float16),
-    clipped to ``grad_clip`` (the norm before clipping is reported) and stepped.
+    optimizer are summed (each loss divided by ``accumulate``), then averaged over the
+    run's processes, unscaled (float16), clipped to ``grad_clip`` (the norm before clipping
+    is reported) and stepped.
+
+    With several processes this is what DistributedDataParallel does, done here rather than
+    by wrapping the model: experiments call their modules in their own ways (a GAN's
+    generator loss runs through the discriminator), and the step is where every optimizer's
+    gradients are complete. Gradients are exchanged only when an optimizer steps, so the
+    batches of an accumulation are not synchronised (DDP's ``no_sync``).
 
     The backward pass fills only the gradients of the optimizer's own parameters: a GAN's
     generator loss, which flows through the discriminator, leaves the discriminator's
@@ -56,8 +65,10 @@ class StepService:
         settings: StepSettings = StepSettings(),
         device_type: str = "cpu",
         schedules: dict[str, Scheduler | None] | None = None,
+        processes: Processes = ONE_PROCESS,
     ) -> None:
         self.optimizers = optimizers
+        self.processes = processes
         self.settings = settings
         self.device_type = device_type
         self.schedules = {name: s for name, s in (schedules or {}).items() if s is not None}
@@ -117,7 +128,8 @@ class StepService:
             self.step(name, optimizer)
 
     def step(self, name: str, optimizer: Optimizer) -> None:
-        """Unscale, clip and step ``optimizer`` on the gradients it has gathered."""
+        """Average, unscale, clip and step ``optimizer`` on the gradients it has gathered."""
+        self.processes.average_gradients(self.parameters[name])
         scaler = self.scalers.get(name)
         if scaler is not None:
             scaler.unscale_(optimizer)
@@ -166,9 +178,14 @@ class StepService:
 
     def state_dict(self) -> dict[str, Any]:
         """Schedules, gradient scalers, the place in each accumulation, and the gradients
-        gathered so far by an optimizer that has not stepped yet."""
+        gathered so far by an optimizer that has not stepped yet.
+
+        With several processes, every process must call this at once: the gradients kept are
+        the mean of the processes' (each continues from that mean, which sums to what it
+        would have stepped on, as gradients add up linearly).
+        """
         accumulating = {
-            name: [p.grad for p in self.parameters[name]]
+            name: self.pending_gradients(name)
             for name, calls in self.calls.items()
             if calls % self.settings.accumulate
         }
@@ -179,6 +196,12 @@ class StepService:
             "scalers": {name: s.state_dict() for name, s in self.scalers.items()},
             "gradients": accumulating,
         }
+
+    def pending_gradients(self, name: str) -> list[Tensor | None]:
+        """The gradients optimizer ``name`` has gathered (their mean over the processes)."""
+        gradients = [None if p.grad is None else p.grad.clone() for p in self.parameters[name]]
+        self.processes.average([g for g in gradients if g is not None])
+        return gradients
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.calls, self.batches = dict(state["calls"]), state["batches"]

@@ -18,7 +18,9 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from runner.console import plain_output
 from runner.data.splits import register_resolvers
+from runner.distributed import launched_by_torchrun, leave_process_group, torchrun_rank
 from runner.errors import CONFIG_ERROR_EXIT_CODE, ConfigError
+from runner.launch import join_torchrun_group
 from runner.overrides import problem_with
 from runner.run import run
 from runner.sweeps.job import SweepJob, group_choices, run_sweep_job
@@ -29,6 +31,12 @@ __all__ = ["CONF_DIR", "main", "run"]
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 register_resolvers()  # before any config is composed
 INTERRUPTED_EXIT_CODE = 130  # as a shell reports a command stopped by Ctrl-C
+RANK_WRITES_NOTHING = [
+    "hydra.run.dir=.",
+    "hydra.output_subdir=null",
+    "hydra/job_logging=disabled",
+    "hydra/hydra_logging=disabled",
+]
 
 
 def remove_if_only_hydra_files(run_dir: Path) -> None:
@@ -60,10 +68,13 @@ def _hydra_job(cfg: DictConfig) -> float | None:
     if job is not None:
         return run_sweep_job(cfg, run_dir, job)
     try:
+        if launched_by_torchrun():
+            run_dir = join_torchrun_group(OmegaConf.to_container(cfg, resolve=True), run_dir)
         return run(cfg, run_dir)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
-        remove_if_only_hydra_files(run_dir)
+        if torchrun_rank() == 0:
+            remove_if_only_hydra_files(run_dir)
         sys.exit(CONFIG_ERROR_EXIT_CODE)
     except KeyboardInterrupt:
         overrides = " ".join(
@@ -74,6 +85,8 @@ def _hydra_job(cfg: DictConfig) -> float | None:
             file=sys.stderr,
         )
         sys.exit(INTERRUPTED_EXIT_CODE)
+    finally:
+        leave_process_group()
 
 
 def stop_as_if_interrupted(signal_number: int, frame: object) -> None:
@@ -84,10 +97,20 @@ def stop_as_if_interrupted(signal_number: int, frame: object) -> None:
 def main() -> None:
     """``python -m runner`` and the ``runner`` command."""
     problem = problem_with(sys.argv[1:], CONF_DIR)
+    if (
+        problem is None
+        and launched_by_torchrun()
+        and any(a in ("-m", "--multirun") for a in sys.argv)
+    ):
+        problem = (
+            "torchrun starts the processes of one run; for a sweep use -m ... device.processes=N"
+        )
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(CONFIG_ERROR_EXIT_CODE)
     signal.signal(signal.SIGTERM, stop_as_if_interrupted)
+    if torchrun_rank() > 0:  # rank 0 alone writes the run directory; Hydra writes nothing here
+        sys.argv += RANK_WRITES_NOTHING
     try:
         _hydra_job()
     except KeyboardInterrupt:  # a sweep stopped by Ctrl-C: its job has said how to continue

@@ -1,5 +1,6 @@
 """An experiment that crashes part-way, to test what a crash leaves behind and what resumes."""
 
+import torch.distributed as dist
 from torch import Tensor
 from torch.optim import Optimizer
 
@@ -8,15 +9,18 @@ from experiments.stn import STNClassifier
 
 
 class CrashingSTN(STNClassifier):
-    """The STN classifier, raising in training step number ``crash_at_step`` of this process."""
+    """The STN classifier, raising in training step number ``crash_at_step`` of this process
+    (of the process of rank ``crash_on_rank`` alone, when given)."""
 
-    def __init__(self, crash_at_step: int, **settings) -> None:
+    def __init__(self, crash_at_step: int, crash_on_rank: int | None = None, **settings) -> None:
         super().__init__(**settings)
         self.crash_at_step = crash_at_step
+        self.crash_on_rank = crash_on_rank
         self.steps_taken = 0
 
     def training_step(self, batch: Batch, optimizers: dict[str, Optimizer]) -> dict[str, Tensor]:
         self.steps_taken += 1
-        if self.steps_taken == self.crash_at_step:
+        rank = dist.get_rank() if dist.is_initialized() else 0
+        if self.steps_taken == self.crash_at_step and self.crash_on_rank in (None, rank):
             raise RuntimeError(f"crashed at step {self.crash_at_step}")
         return super().training_step(batch, optimizers)

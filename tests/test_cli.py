@@ -101,22 +101,19 @@ def test_a_run_writes_every_artefact_and_its_wandb_run(cli, tmp_path):
     assert any(key.startswith("figures/stn") for row in wandb_run.history for key in row)
 
 
-def test_a_rerun_in_the_same_directory_without_resume_is_refused(cli, tmp_path):
+def test_a_rerun_is_refused_without_resume_and_changes_nothing_with_it_once_completed(
+    cli, tmp_path
+):
     run_dir = tmp_path / "run"
     assert cli(run_dir, "trainer.max_steps=5").returncode == 0
+    before = (run_dir / "metrics.jsonl").read_text()
     again = cli(run_dir, "trainer.max_steps=5")
     assert again.returncode == 2
     assert "resume=true" in again.stderr
     assert (run_dir / "checkpoints/last.pt").exists()
-
-
-def test_resume_of_a_completed_run_changes_nothing(cli, tmp_path):
-    run_dir = tmp_path / "run"
-    assert cli(run_dir, "trainer.max_steps=5").returncode == 0
-    before = (run_dir / "metrics.jsonl").read_text()
-    again = cli(run_dir, "trainer.max_steps=5", "resume=true")
-    assert again.returncode == 0
-    assert "already completed" in again.stdout
+    resumed = cli(run_dir, "trainer.max_steps=5", "resume=true")
+    assert resumed.returncode == 0
+    assert "already completed" in resumed.stdout
     assert (run_dir / "metrics.jsonl").read_text() == before
 
 

@@ -3,6 +3,9 @@
 MNIST-sized datasets fit in a few tens of megabytes as uint8, so the whole split lives on the
 device once; a batch is one gather by a slice of a seeded permutation and one conversion to
 float. There is no per-sample Python work and no worker process in the hot loop.
+
+In a run of several processes each loader holds the whole split and takes its share of it:
+in training, a disjoint part of every batch; in evaluation, a block of whole batches.
 """
 
 from collections.abc import Callable, Iterator
@@ -11,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from runner.distributed import ONE_PROCESS, Processes
 from runner.errors import ConfigError
 
 Batch = tuple[Tensor, Tensor]
@@ -62,6 +66,10 @@ class TensorLoader:
     epoch and batch position draws exactly the batches an uninterrupted run would have drawn.
     ``images_for_epoch``, when given, makes each epoch's images afresh from the split's (a
     distortion drawn anew, seeded by the epoch), for the whole split at once.
+
+    ``processes`` says which share is this process's: every rank draws the same order and
+    takes its part of each batch (:meth:`batches`, for training), or a block of whole
+    batches (:meth:`numbered_batches`, for evaluation).
     """
 
     def __init__(
@@ -73,6 +81,7 @@ class TensorLoader:
         seed: int = 0,
         drop_last: bool = False,
         images_for_epoch: EpochImages | None = None,
+        processes: Processes = ONE_PROCESS,
     ) -> None:
         if batch_size < 1:
             raise ConfigError(f"data.batch_size must be a positive integer; got {batch_size}")
@@ -82,6 +91,7 @@ class TensorLoader:
         self.seed = seed
         self.drop_last = drop_last and len(data) >= batch_size
         self.images_for_epoch = images_for_epoch
+        self.processes = processes
         self._epoch_images: tuple[int, Tensor] | None = None
 
     def images(self, epoch: int) -> Tensor:
@@ -92,7 +102,7 @@ class TensorLoader:
         return self._epoch_images[1]
 
     def __len__(self) -> int:
-        """Batches per epoch."""
+        """Batches per epoch (of the whole split, shared by the processes)."""
         full, rest = divmod(len(self.data), self.batch_size)
         return full if self.drop_last or rest == 0 else full + 1
 
@@ -103,15 +113,33 @@ class TensorLoader:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         return torch.randperm(len(self.data), generator=generator).to(self.data.images.device)
 
+    def batch_indices(self, order: Tensor, number: int) -> Tensor:
+        return order[number * self.batch_size : (number + 1) * self.batch_size]
+
     def batches(self, epoch: int = 0, start: int = 0) -> Iterator[Batch]:
-        """The batches of ``epoch``, from batch number ``start`` on."""
+        """The batches of ``epoch`` from batch number ``start`` on: of each, this process's
+        part (rank r of N takes the r-th of N equal slices)."""
         order, images = self.order(epoch), self.images(epoch)
+        rank, count = self.processes.rank, self.processes.count
         for number in range(start, len(self)):
-            indices = order[number * self.batch_size : (number + 1) * self.batch_size]
+            indices = self.batch_indices(order, number)
+            if count > 1:
+                indices = indices.tensor_split(count)[rank]
             yield images[indices].float().div_(255), self.data.labels[indices]
 
+    def numbered_batches(self) -> Iterator[tuple[int, Batch]]:
+        """This process's block of whole batches of epoch 0, with their numbers: rank r of N
+        takes the r-th of N runs of consecutive batches, so the blocks in rank order are the
+        split in order."""
+        order, images = self.order(0), self.images(0)
+        numbers = torch.arange(len(self)).tensor_split(self.processes.count)[self.processes.rank]
+        for number in numbers.tolist():
+            indices = self.batch_indices(order, number)
+            yield number, (images[indices].float().div_(255), self.data.labels[indices])
+
     def __iter__(self) -> Iterator[Batch]:
-        return self.batches()
+        """This process's whole batches of epoch 0 (all of them in a one-process run)."""
+        return (batch for _, batch in self.numbered_batches())
 
 
 @dataclass(frozen=True)

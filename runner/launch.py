@@ -1,0 +1,215 @@
+"""``device.processes=N``: one command starts the N processes of a run, through torch.distributed's
+elastic launcher (the machinery behind ``torchrun``), and waits for them. Or an outside
+``torchrun`` (``srun torchrun ...`` on a cluster) has started them: each joins the group.
+
+Each run (and each job of a sweep) gets its own process group on a port of its own. The
+workers train; this process only launches them and reports how they ended: the objective,
+a bad setting as one line, or the first rank that failed. When a rank fails, the launcher
+stops the others; when this process is stopped (Ctrl-C, SIGTERM, SIGKILL), so are they.
+"""
+
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from runner.errors import ConfigError, describe_error
+from runner.files import read_json, write_json_atomically
+from runner.sweeps.threads import available_cores
+
+HOST = "127.0.0.1"
+LAUNCHER_GONE_EXIT_CODE = 137  # as a shell reports a process killed by SIGKILL
+LAUNCHER_LOGGERS = ("torch.distributed.elastic", "torch.multiprocessing")
+
+
+class ProcessFailed(RuntimeError):
+    """A rank of a run of several processes failed; the message is its error."""
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A worker's :class:`ConfigError`, handed back to the launching process to report."""
+
+    message: str
+
+
+def launch_processes(config: dict[str, Any], run_dir: Path, device_type: str) -> float:
+    """Run ``config`` in ``device.processes`` processes on this machine; return the objective.
+
+    ``config`` is the run's resolved config; each process gets its share of the run's CPU
+    threads (``device.threads``, or all cores).
+    """
+    from torch.distributed.elastic.multiprocessing.api import DefaultLogsSpecs, SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    count = config["device"]["processes"]
+    port = checked_port(config["device"]["port"])
+    threads = config["device"]["threads"] or available_cores()
+    config = {**config, "device": {**config["device"], "threads": max(1, threads // count)}}
+    errors_dir = Path(tempfile.mkdtemp(prefix="runner-ranks-"))  # each failed rank's error.json
+    launch = LaunchConfig(
+        logs_specs=DefaultLogsSpecs(log_dir=str(errors_dir)),
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=count,
+        run_id=f"runner-{uuid.uuid4().hex}",
+        rdzv_backend="c10d",
+        rdzv_endpoint=f"{HOST}:{port}",
+        max_restarts=0,
+        monitor_interval=0.1,
+        start_method="forkserver",
+    )
+    multiprocessing.set_forkserver_preload(["runner.run"])
+    try:
+        with launcher_quiet_and_signals_kept():
+            outcomes = elastic_launch(launch, run_worker)(
+                config, str(run_dir), device_type, os.getpid()
+            )
+    except SignalException:
+        raise KeyboardInterrupt from None
+    except ChildFailedError:
+        rank, message = root_cause(rank_errors(errors_dir))
+        if message.startswith("KeyboardInterrupt"):
+            raise KeyboardInterrupt from None
+        failed = ProcessFailed(f"rank {rank} of {count} failed: {message}")
+        record_root_cause(run_dir, failed)
+        raise failed from None
+    finally:
+        shutil.rmtree(errors_dir, ignore_errors=True)
+    outcome = outcomes[0]
+    if isinstance(outcome, Refused):
+        raise ConfigError(outcome.message)
+    return outcome
+
+
+PEER_GONE = ("Connection closed by peer", "Connection reset by peer", "KeyboardInterrupt")
+"""How a rank fails when another rank failed first (or when the launcher stopped it)."""
+
+
+def rank_errors(errors_dir: Path) -> dict[int, str]:
+    """The error each failed rank recorded (the launcher's ``error.json`` files), by rank."""
+    errors = {}
+    for error_file in errors_dir.glob("**/attempt_*/*/error.json"):
+        recorded = read_json(error_file).get("message", {})
+        text = recorded.get("message") if isinstance(recorded, dict) else str(recorded)
+        errors[int(error_file.parent.name)] = text or "failed"
+    return errors
+
+
+def root_cause(errors: dict[int, str]) -> tuple[int, str]:
+    """The rank whose failure explains the others, and its error: a rank's own error before
+    a lost connection to a failed peer, then the lowest rank."""
+    if not errors:
+        return 0, "a process ended without recording an error (killed?)"
+
+    def consequence(rank: int) -> tuple[bool, int]:
+        return any(sign in errors[rank] for sign in PEER_GONE), rank
+
+    rank = min(errors, key=consequence)
+    return rank, errors[rank]
+
+
+def record_root_cause(run_dir: Path, failed: ProcessFailed) -> None:
+    """Put the failing rank's error in rank 0's ``summary.json`` (which knows only its own,
+    perhaps a lost connection), keeping the metrics the run reached."""
+    summary = read_json(run_dir / "summary.json")
+    if summary:
+        summary |= {"status": "failed", "error": describe_error(failed)}
+        write_json_atomically(summary, run_dir / "summary.json")
+
+
+def run_worker(
+    config: dict[str, Any], run_dir: str, device_type: str, launcher_pid: int
+) -> "float | Refused":
+    """One rank: join the group the launcher set up, run, leave."""
+    from runner.distributed import join_process_group, leave_process_group
+    from runner.run import run
+
+    signal.signal(signal.SIGTERM, stop_as_if_interrupted)  # the launcher stops ranks so
+    threading.Thread(target=exit_when_gone, args=(launcher_pid,), daemon=True).start()
+    join_process_group(device_type)
+    try:
+        return run(OmegaConf.create(config), Path(run_dir))
+    except ConfigError as error:
+        return Refused(str(error))
+    finally:
+        leave_process_group()
+
+
+def join_torchrun_group(config: dict[str, Any], run_dir: Path) -> Path:
+    """Join the process group of an outside ``torchrun``; return rank 0's run directory, which
+    every rank uses (each was given its own by Hydra, perhaps stamped a second apart)."""
+    from runner.device import check_processes, resolve_device
+    from runner.distributed import join_process_group, local_process_count
+
+    if config["device"]["processes"] != 1:
+        raise ConfigError(
+            f"device.processes={config['device']['processes']} under torchrun: torchrun has "
+            "started the processes (--nproc_per_node); leave device.processes=1"
+        )
+    device = resolve_device(config["device"]["type"])
+    check_processes(local_process_count(), config["data"]["batch_size"], device)
+    processes = join_process_group(device.type)
+    return Path(processes.from_main(str(run_dir)))
+
+
+def exit_when_gone(launcher_pid: int, every_s: float = 0.2) -> None:
+    """End this rank at once when the launching process has died without stopping it
+    (SIGKILL, a crash): a rank left alone would wait for its peers forever. What the run
+    loses is what a crash loses, the work since ``last.pt``, which is written atomically."""
+    while True:
+        time.sleep(every_s)
+        try:
+            os.kill(launcher_pid, 0)
+        except ProcessLookupError:
+            os._exit(LAUNCHER_GONE_EXIT_CODE)
+
+
+def stop_as_if_interrupted(signal_number: int, frame: object) -> None:
+    """SIGTERM ends a rank as Ctrl-C does: rank 0 records the run as interrupted."""
+    raise KeyboardInterrupt
+
+
+def checked_port(port: int | None) -> int:
+    """``device.port`` when it is free on this machine; a free port when it is null."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((HOST, port or 0))
+        except OSError:
+            raise ConfigError(
+                f"device.port={port} is in use on this machine; choose another port, "
+                "or device.port=null for a free one"
+            ) from None
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def launcher_quiet_and_signals_kept() -> Iterator[None]:
+    """Keep the elastic launcher's log to warnings of its own making out of the terminal (this
+    module reports how the ranks ended), and give back the signal handlers it replaces."""
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    loggers = [logging.getLogger(name) for name in LAUNCHER_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
