@@ -35,6 +35,7 @@ bench: install
 	$(PY) bench/bench_adam.py
 	$(PY) bench/bench_sweep.py
 	$(PY) bench/bench_training.py
+	$(PY) bench/bench_processes.py
 
 clean:  ## remove run outputs and caches (keeps .venv and data/)
 	rm -rf outputs/* multirun .pytest_cache .ruff_cache

@@ -26,7 +26,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim import Optimizer
-from torchvision.utils import make_grid
 
 from experiments.base import (
     Batch,
@@ -339,6 +338,8 @@ class GAN(Experiment):
 
     def figures(self, batch: Batch) -> dict[str, Tensor]:
         """100 samples of the same fixed noise every time, 10 per row: progress at a glance."""
+        from torchvision.utils import make_grid  # imported here: it takes a second
+
         with torch.no_grad():
             images = (self.generator(self.fixed_noise) + 1) / 2
         return {"samples": make_grid(images.cpu(), nrow=10, padding=2, pad_value=0.5)}

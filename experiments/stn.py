@@ -12,7 +12,6 @@ size, so the same model takes 28×28 digits or 42×42 canvases.
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchvision.utils import make_grid
 
 from experiments.base import Batch, flat_size
 from experiments.checks import check_positive
@@ -140,6 +139,8 @@ class STNClassifier(Classifier):
 
     def figures(self, batch: Batch) -> dict[str, Tensor]:
         """Inputs (left) beside what the transformer made of them (right)."""
+        from torchvision.utils import make_grid  # imported here: it takes a second
+
         if self.transformer is None:
             return {}
         images = batch[0][:32]

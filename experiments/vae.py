@@ -23,7 +23,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim import Optimizer
-from torchvision.utils import make_grid
 
 from experiments.base import Batch, Experiment, mean_over_batches
 from experiments.checks import check_positive, check_sizes
@@ -232,6 +231,8 @@ class VAE(Experiment):
         """``reconstructions``: the first inputs (top row) over their decoded posterior means;
         ``samples``: decoded fixed prior draws; and for a 2-d latent, ``manifold``: Figure 4,
         decoded means on a grid over the latent plane at quantiles of the prior."""
+        from torchvision.utils import make_grid  # imported here: it takes a second
+
         images = batch[0][:FIGURE_RECONSTRUCTIONS]
         mu, _ = self.encoder(images)
         pairs = torch.cat([images, self.decode_mean(mu)]).cpu()

@@ -32,6 +32,8 @@ from runner.sweeps.threads import available_cores
 
 HOST = "127.0.0.1"
 LAUNCHER_GONE_EXIT_CODE = 137  # as a shell reports a process killed by SIGKILL
+START_METHOD = "forkserver"
+FORK_SERVER_PRELOAD = ["runner.run", "torchvision.utils"]  # what every rank imports
 LAUNCHER_LOGGERS = ("torch.distributed.elastic", "torch.multiprocessing")
 
 
@@ -71,11 +73,10 @@ def launch_processes(config: dict[str, Any], run_dir: Path, device_type: str) ->
         rdzv_endpoint=f"{HOST}:{port}",
         max_restarts=0,
         monitor_interval=0.1,
-        start_method="forkserver",
+        start_method=START_METHOD,
     )
-    multiprocessing.set_forkserver_preload(["runner.run"])
     try:
-        with launcher_quiet_and_signals_kept():
+        with launcher_settings():
             outcomes = elastic_launch(launch, run_worker)(
                 config, str(run_dir), device_type, os.getpid()
             )
@@ -198,10 +199,19 @@ def checked_port(port: int | None) -> int:
 
 
 @contextmanager
-def launcher_quiet_and_signals_kept() -> Iterator[None]:
-    """Keep the elastic launcher's log to warnings of its own making out of the terminal (this
-    module reports how the ranks ended), and give back the signal handlers it replaces."""
+def launcher_settings() -> Iterator[None]:
+    """What the elastic launcher needs of this process, for as long as it runs, and back.
+
+    Its log stays out of the terminal but for errors of its own making (this module reports
+    how the ranks ended); the signal handlers it installs are replaced by the earlier ones
+    afterwards; and the ranks start from a fork server that has imported the runner once
+    (fast for every run after the first in this process, as in a sweep), also inside a
+    joblib worker, whose own default start method ("loky") the ranks do not know.
+    """
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    start_method = multiprocessing.get_start_method(allow_none=True)
+    multiprocessing.set_start_method(START_METHOD, force=True)
+    multiprocessing.set_forkserver_preload(FORK_SERVER_PRELOAD)
     loggers = [logging.getLogger(name) for name in LAUNCHER_LOGGERS]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
@@ -213,3 +223,4 @@ def launcher_quiet_and_signals_kept() -> Iterator[None]:
             logger.setLevel(level)
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
+        multiprocessing.set_start_method(start_method, force=True)

@@ -32,6 +32,7 @@ from runner.distributed import Processes, current_processes, rank_seed
 from runner.errors import ConfigError, describe_error
 from runner.evaluation import evaluate
 from runner.files import read_json
+from runner.launch import launch_processes
 from runner.loop import TrainingPlan, fit
 from runner.metrics import MetricsFile
 from runner.objective import Objective
@@ -81,8 +82,6 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
     if not processes.several:
         check_processes(config["device"]["processes"], config["data"]["batch_size"], device)
         if config["device"]["processes"] > 1:
-            from runner.launch import launch_processes
-
             return launch_processes(config, run_dir, device.type)
     elif device.type == "cuda":
         device = torch.device("cuda", processes.local_rank)

@@ -4,7 +4,6 @@ import time
 from pathlib import Path
 
 from torch import Tensor
-from torchvision.utils import save_image
 
 from runner.metrics import MetricsFile, read_metrics
 from runner.wandb_run import WandbRun
@@ -56,6 +55,7 @@ class RunLog:
         """Save each image grid as ``figures/<name>.png`` (the latest one) and send it to W&B."""
         if not figures or not self.writes:
             return {}
+        from torchvision.utils import save_image  # imported here: it takes a second
         self.figures_dir.mkdir(parents=True, exist_ok=True)
         paths = {}
         for name, grid in figures.items():

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from experiments.adam import Adam
+from runner.errors import ConfigError
 from runner.train import run
 
 pytestmark = [
@@ -57,3 +58,13 @@ def test_mixed_precision_trains_on_the_gpu(make_config, tmp_path, precision, mod
 def test_compile_trains_on_the_gpu(make_config, tmp_path):
     run(make_config("device=cuda", "trainer.compile=true", "trainer.max_steps=20"), tmp_path)
     assert json.loads((tmp_path / "summary.json").read_text())["compile_s"] > 0
+
+
+def test_processes_take_a_gpu_each_through_nccl(make_config, tmp_path):
+    gpus = torch.cuda.device_count()
+    if gpus < 2:
+        with pytest.raises(ConfigError, match=f"this machine has {gpus}"):
+            run(make_config("device=cuda", "device.processes=2"), tmp_path / "refused")
+        pytest.skip("two processes need two GPUs")
+    run(make_config("device=cuda", "device.processes=2", "trainer.max_steps=20"), tmp_path)
+    assert json.loads((tmp_path / "summary.json").read_text())["status"] == "completed"

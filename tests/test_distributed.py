@@ -49,9 +49,7 @@ def runner_processes() -> list[str]:
     ]
 
 
-def test_two_processes_end_with_the_weights_of_one_and_rank_0_alone_writes(
-    make_config, tmp_path
-):
+def test_two_processes_end_with_the_weights_of_one_and_rank_0_alone_writes(make_config, tmp_path):
     """Averaging the gradients of two halves of each batch is the gradient of the batch."""
     one = run(make_config(*LOGREG), tmp_path / "one")
     two = run(make_config(*LOGREG, *TWO, "logger=wandb", "logger.mode=offline"), tmp_path / "two")
@@ -68,6 +66,16 @@ def test_two_processes_end_with_the_weights_of_one_and_rank_0_alone_writes(
     assert len(list((tmp_path / "two").glob("wandb/offline-run-*"))) == 1  # one W&B run
     assert read_finished_run(tmp_path / "two").exit_code == 0
     assert not runner_processes()
+
+
+def test_a_checkpoint_of_two_processes_continues_in_one(make_config, tmp_path):
+    """The weights and optimizer state are the model's own: no process count is built in."""
+    half = [*LOGREG[:2], "trainer.max_steps=50", "trainer.checkpoint_every=1"]
+    run(make_config(*half, *TWO), tmp_path / "switched")
+    run(make_config(*LOGREG, "resume=true"), tmp_path / "switched")
+    run(make_config(*LOGREG), tmp_path / "one")
+    for name, tensor in weights(tmp_path / "one").items():
+        torch.testing.assert_close(weights(tmp_path / "switched")[name], tensor, rtol=0, atol=1e-5)
 
 
 def test_a_rank_that_fails_fails_the_run_with_its_error_and_leaves_no_process(
@@ -179,3 +187,86 @@ def test_torchrun_runs_the_same_run_in_one_directory(make_config, tmp_path, data
     assert {p.name for p in tmp_path.iterdir()} == {"one", "two"}  # rank 1 wrote nothing
     assert {p.name for p in (tmp_path / "two").iterdir()} >= RUN_FILES
     shutil.rmtree(tmp_path / "two")
+
+
+def sweep_of_two_process_jobs(cli, tmp_path: Path, *overrides: str):
+    sweep_dir = tmp_path / "sweep"
+    result = cli(tmp_path / "unused", "-m", f"hydra.sweep.dir={sweep_dir}", *TWO, *overrides)
+    jobs = sorted(p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit())
+    return result, sweep_dir, jobs
+
+
+def test_a_sweep_runs_each_job_as_its_own_process_group_and_a_failed_rank_fails_its_job(
+    cli, tmp_path
+):
+    result, sweep_dir, jobs = sweep_of_two_process_jobs(
+        cli, tmp_path, "model._target_=tests.crashing.CrashingSTN", "+model.crash_at_step=1000,5",
+        "+model.crash_on_rank=1", "trainer.max_steps=10", "logger=wandb", "logger.mode=offline",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "job 1 failed: ProcessFailed: rank 1 of 2 failed: RuntimeError: crashed" in result.stderr
+    assert [summary(job)["status"] for job in jobs] == ["completed", "failed"]
+    assert "rank 1 of 2 failed" in summary(jobs[1])["error"]
+    for job in jobs:  # one directory, one W&B run each
+        assert len(list(job.glob("wandb/offline-run-*"))) == 1
+    assert not runner_processes()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
+def test_sweeps_of_two_process_jobs_run_under_the_parallel_launchers(cli, tmp_path, launcher):
+    result, sweep_dir, jobs = sweep_of_two_process_jobs(
+        cli, tmp_path, f"hydra/launcher={launcher}", "model=logreg", "seed=0,1",
+        "trainer.max_steps=10",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert [summary(job)["status"] for job in jobs] == ["completed", "completed"]
+    assert not runner_processes()
+
+
+def evaluate_on_this_rank(overrides: list[str]) -> dict[str, float]:
+    """A freshly built experiment's validation and test metrics, evaluated by this process
+    (and its share of the splits, in a process group)."""
+    from runner.build import build, build_loaders
+    from runner.distributed import current_processes, join_process_group, leave_process_group
+    from runner.evaluation import evaluate
+    from tests.conftest import compose_config
+
+    in_group = "RANK" in os.environ
+    processes = join_process_group("cpu") if in_group else current_processes()
+    cfg = compose_config(*SMALL, *overrides)
+    torch.manual_seed(0)
+    experiment = build(cfg.model, "model")
+    loaders = build_loaders(cfg.data, 0, torch.device("cpu"), processes)
+    metrics = evaluate(experiment, loaders.val, "val", 0) | evaluate(
+        experiment, loaders.test, "test", 0
+    )
+    if in_group:
+        leave_process_group()
+    return metrics
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        # 300 validation images choose the Parzen width: rank 0's 250 and 50 of rank 1's
+        ["model=gan", "model.parzen_samples=500", "model.parzen_val_images=300"],
+        ["model=vae", "model.importance_samples=5"],  # stochastic: seeded batch by batch
+    ],
+    ids=["gan", "vae"],
+)
+def test_an_evaluation_split_over_two_processes_measures_what_one_process_does(model, data_root):
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    from runner.launch import START_METHOD, checked_port, launcher_settings
+
+    overrides = [*model, f"data.root={data_root}"]
+    one = evaluate_on_this_rank(overrides)
+    launch = LaunchConfig(
+        min_nodes=1, max_nodes=1, nproc_per_node=2, rdzv_backend="c10d", max_restarts=0,
+        rdzv_endpoint=f"127.0.0.1:{checked_port(None)}", start_method=START_METHOD,
+    )  # fmt: skip
+    with launcher_settings():
+        by_rank = elastic_launch(launch, evaluate_on_this_rank)(overrides)
+    assert by_rank[0] == by_rank[1]
+    assert by_rank[0] == pytest.approx(one, rel=1e-9, abs=1e-12)
