@@ -32,9 +32,7 @@ QUICK_EVALUATION = {
 }
 
 
-def measure(
-    model: str, processes: int, args: argparse.Namespace, data_root: Path
-) -> float:
+def measure(model: str, processes: int, args: argparse.Namespace, data_root: Path) -> float:
     """Median samples/s (after the first window) of one run."""
     overrides = [
         f"model={model}", *QUICK_EVALUATION.get(model, []), *SMALL_DATA, f"data.root={data_root}",

@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -83,10 +84,12 @@ def launch_processes(config: dict[str, Any], run_dir: Path, device_type: str) ->
     except SignalException:
         raise KeyboardInterrupt from None
     except ChildFailedError:
-        rank, message = root_cause(rank_errors(errors_dir))
-        if message.startswith("KeyboardInterrupt"):
+        rank, error = root_cause(rank_errors(errors_dir))
+        if error.message.startswith("KeyboardInterrupt"):
             raise KeyboardInterrupt from None
-        failed = ProcessFailed(f"rank {rank} of {count} failed: {message}")
+        if error.traceback:
+            print(f"rank {rank} failed; its traceback:\n{error.traceback}", file=sys.stderr)
+        failed = ProcessFailed(f"rank {rank} of {count} failed: {error.message}")
         record_root_cause(run_dir, failed)
         raise failed from None
     finally:
@@ -101,24 +104,36 @@ PEER_GONE = ("Connection closed by peer", "Connection reset by peer", "KeyboardI
 """How a rank fails when another rank failed first (or when the launcher stopped it)."""
 
 
-def rank_errors(errors_dir: Path) -> dict[int, str]:
+@dataclass(frozen=True)
+class RankError:
+    """What a failed rank recorded: its error in one line, and its traceback."""
+
+    message: str
+    traceback: str = ""
+
+
+def rank_errors(errors_dir: Path) -> dict[int, RankError]:
     """The error each failed rank recorded (the launcher's ``error.json`` files), by rank."""
     errors = {}
     for error_file in errors_dir.glob("**/attempt_*/*/error.json"):
         recorded = read_json(error_file).get("message", {})
-        text = recorded.get("message") if isinstance(recorded, dict) else str(recorded)
-        errors[int(error_file.parent.name)] = text or "failed"
+        if not isinstance(recorded, dict):
+            recorded = {"message": str(recorded)}
+        traceback = recorded.get("extraInfo", {}).get("py_callstack", "")
+        errors[int(error_file.parent.name)] = RankError(
+            recorded.get("message") or "failed", traceback
+        )
     return errors
 
 
-def root_cause(errors: dict[int, str]) -> tuple[int, str]:
+def root_cause(errors: dict[int, RankError]) -> tuple[int, RankError]:
     """The rank whose failure explains the others, and its error: a rank's own error before
     a lost connection to a failed peer, then the lowest rank."""
     if not errors:
-        return 0, "a process ended without recording an error (killed?)"
+        return 0, RankError("a process ended without recording an error (killed?)")
 
     def consequence(rank: int) -> tuple[bool, int]:
-        return any(sign in errors[rank] for sign in PEER_GONE), rank
+        return any(sign in errors[rank].message for sign in PEER_GONE), rank
 
     rank = min(errors, key=consequence)
     return rank, errors[rank]

@@ -205,7 +205,8 @@ def execute(run: PreparedRun) -> float:
         show_config(run.config, run.run_dir / "config_tree.txt")
     log = open_log(run)
     try:
-        with profiled(run.config["trainer"]["profile"], run.run_dir / "profile"):
+        profile = run.config["trainer"]["profile"] and run.processes.main  # rank 0 writes
+        with profiled(profile, run.run_dir / "profile"):
             stop_reason = fit(
                 run.experiment, run.steps, run.loaders, run.plan, run.objective, log,
                 run.checkpoints, run.state,

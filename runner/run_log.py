@@ -56,6 +56,7 @@ class RunLog:
         if not figures or not self.writes:
             return {}
         from torchvision.utils import save_image  # imported here: it takes a second
+
         self.figures_dir.mkdir(parents=True, exist_ok=True)
         paths = {}
         for name, grid in figures.items():

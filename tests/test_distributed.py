@@ -172,6 +172,25 @@ def test_a_two_process_run_killed_with_sigkill_resumes_exactly(make_config, tmp_
 
 
 @pytest.mark.slow
+def test_sigterm_to_the_launching_process_interrupts_every_rank(tmp_path, data_root):
+    run_dir = tmp_path / "run"
+    command = [*SMALL, *MLP_RUN, "trainer.epochs=200", f"data.root={data_root}"]
+    started = subprocess.Popen(
+        [sys.executable, "-m", "runner", *command, f"hydra.run.dir={run_dir}"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    while not (run_dir / "checkpoints/last.pt").exists():
+        assert started.poll() is None, started.communicate()
+        time.sleep(0.01)
+    started.send_signal(signal.SIGTERM)
+    _, stderr = started.communicate(timeout=60)
+    assert started.returncode == 130
+    assert "interrupted; continue with:" in stderr and "resume=true" in stderr
+    assert summary(run_dir)["status"] == "interrupted"
+    assert not runner_processes()
+
+
+@pytest.mark.slow
 def test_torchrun_runs_the_same_run_in_one_directory(make_config, tmp_path, data_root):
     run(make_config(*LOGREG), tmp_path / "one")
     torchrun = Path(sys.executable).with_name("torchrun")
