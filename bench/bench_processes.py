@@ -14,38 +14,16 @@ table gives the median over the rounds and the ratio of N processes to one.
 
 import argparse
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
-
-from hydra import compose, initialize_config_dir
-
-from runner.metrics import read_metrics
-from runner.train import CONF_DIR, run
-
-SMALL_DATA = ["data.dataset.train_size=6000", "data.dataset.test_size=500", "data.val_size=500"]
-QUICK_EVALUATION = {
-    "gan": ["model.parzen_samples=200", "model.parzen_val_images=100"],
-    "vae": ["model.importance_samples=2"],
-}
+from bench_training import median_speed, training_records  # this script's folder is on sys.path
 
 
 def measure(model: str, processes: int, args: argparse.Namespace, data_root: Path) -> float:
     """Median samples/s (after the first window) of one run."""
-    overrides = [
-        f"model={model}", *QUICK_EVALUATION.get(model, []), *SMALL_DATA, f"data.root={data_root}",
-        f"device={args.device}", "logger=none", f"trainer.max_steps={args.steps}",
-        f"trainer.log_every={args.steps // 6}", "trainer.eval_every=1000",
-        f"data.batch_size={args.batch_size}", f"device.processes={processes}",
-    ]  # fmt: skip
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=overrides)
-    with tempfile.TemporaryDirectory() as run_dir:
-        run(cfg, Path(run_dir))
-        records = read_metrics(Path(run_dir) / "metrics.jsonl")
-    return statistics.median(r["perf/samples_per_s"] for r in records if "perf/samples_per_s" in r)
+    settings = [f"data.batch_size={args.batch_size}", f"device.processes={processes}"]
+    return median_speed(training_records(model, args.device, args.steps, data_root, settings))
 
 
 def main() -> None:

@@ -35,23 +35,35 @@ QUICK_EVALUATION = {
 }
 
 
-def measure(
-    model: str, variant: list[str], device: str, steps: int, data_root: Path
-) -> tuple[float, float | None]:
-    """(median samples/s after the first window, compile seconds or None) of one run."""
+def training_records(
+    model: str, device: str, steps: int, data_root: Path, settings: list[str]
+) -> list[dict]:
+    """What one short run of ``model`` with ``settings`` logged in ``metrics.jsonl``."""
     overrides = [
         f"model={model}", *QUICK_EVALUATION.get(model, []), *SMALL_DATA, f"data.root={data_root}",
         f"device={device}", "logger=none", f"trainer.max_steps={steps}",
-        f"trainer.log_every={steps // 6}", "trainer.eval_every=1000", *variant,
+        f"trainer.log_every={steps // 6}", "trainer.eval_every=1000", *settings,
     ]  # fmt: skip
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=overrides)
     with tempfile.TemporaryDirectory() as run_dir:
         run(cfg, Path(run_dir))
-        records = read_metrics(Path(run_dir) / "metrics.jsonl")
+        return read_metrics(Path(run_dir) / "metrics.jsonl")
+
+
+def median_speed(records: list[dict]) -> float:
+    """The median of the logged samples/s windows after the first (which holds the warm-up)."""
     speeds = [r["perf/samples_per_s"] for r in records if "perf/samples_per_s" in r][1:]
+    return statistics.median(speeds)
+
+
+def measure(
+    model: str, variant: list[str], device: str, steps: int, data_root: Path
+) -> tuple[float, float | None]:
+    """(median samples/s after the first window, compile seconds or None) of one run."""
+    records = training_records(model, device, steps, data_root, variant)
     compile_s = next((r["perf/compile_s"] for r in records if "perf/compile_s" in r), None)
-    return statistics.median(speeds), compile_s
+    return median_speed(records), compile_s
 
 
 def main() -> None:
