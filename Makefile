@@ -4,7 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?=
 
-.PHONY: install run test test-all lint format bench clean
+SLURM_DIR ?= /tmp/runner-slurm
+
+.PHONY: install run test test-all lint format bench clean slurm-install slurm-up slurm-down
 
 install: $(VENV)/.installed
 
@@ -36,6 +38,16 @@ bench: install
 	$(PY) bench/bench_sweep.py
 	$(PY) bench/bench_training.py
 	$(PY) bench/bench_processes.py
+	$(PY) bench/bench_slurm.py
+
+slurm-install: install  ## SLURM, slurmdbd and MariaDB from apt-get, if missing (root)
+	$(PY) -m runner.slurm.cluster install
+
+slurm-up: install  ## a local single-node SLURM cluster in $(SLURM_DIR) (root; installs SLURM if missing)
+	$(PY) -m runner.slurm.cluster up --dir $(SLURM_DIR)
+
+slurm-down: install  ## stop the cluster slurm-up started (only its own processes)
+	$(PY) -m runner.slurm.cluster down --dir $(SLURM_DIR)
 
 clean:  ## remove run outputs and caches (keeps .venv and data/)
 	rm -rf outputs/* multirun .pytest_cache .ruff_cache

@@ -62,6 +62,15 @@ class Processes:
         dist.all_reduce(values)
         return dict(zip(metrics, values.div_(self.count), strict=True))
 
+    def any_of(self, flags: list[bool]) -> list[bool]:
+        """For each flag, whether it is set on any rank (one all-reduce of them all)."""
+        if not self.several:
+            return flags
+        device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+        values = torch.tensor(flags, dtype=torch.int32, device=device)
+        dist.all_reduce(values, op=dist.ReduceOp.MAX)
+        return [bool(value) for value in values.tolist()]
+
     def share_buffers(self, module: nn.Module) -> None:
         """Give every rank rank 0's buffers (BatchNorm's running statistics, which each rank
         gathers from its own share of the batches), as DDP's ``broadcast_buffers`` does."""

@@ -29,6 +29,8 @@ from omegaconf import OmegaConf
 
 from runner.errors import ConfigError, describe_error
 from runner.files import read_json, write_json_atomically
+from runner.slurm.requeue import in_slurm_job, stop_signal
+from runner.stopping import Stopped, answer_scheduler_signals
 from runner.sweeps.threads import available_cores
 
 HOST = "127.0.0.1"
@@ -45,6 +47,13 @@ class ProcessFailed(RuntimeError):
 @dataclass(frozen=True)
 class Refused:
     """A worker's :class:`ConfigError`, handed back to the launching process to report."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class StoppedOnRequest:
+    """The ranks stopped on a scheduler's signal, with ``last.pt`` written (:class:`Stopped`)."""
 
     message: str
 
@@ -97,6 +106,8 @@ def launch_processes(config: dict[str, Any], run_dir: Path, device_type: str) ->
     outcome = outcomes[0]
     if isinstance(outcome, Refused):
         raise ConfigError(outcome.message)
+    if isinstance(outcome, StoppedOnRequest):
+        raise Stopped(outcome.message)
     return outcome
 
 
@@ -150,18 +161,28 @@ def record_root_cause(run_dir: Path, failed: ProcessFailed) -> None:
 
 def run_worker(
     config: dict[str, Any], run_dir: str, device_type: str, launcher_pid: int
-) -> "float | Refused":
-    """One rank: join the group the launcher set up, run, leave."""
+) -> "float | Refused | StoppedOnRequest":
+    """One rank: join the group the launcher set up, run, leave.
+
+    In a SLURM job every rank gets SLURM's signals itself and answers them as a one-process
+    job does (:mod:`runner.stopping`); elsewhere SIGTERM, which is also how the launcher stops
+    the ranks, ends the rank as Ctrl-C does.
+    """
     from runner.distributed import join_process_group, leave_process_group
     from runner.run import run
 
-    signal.signal(signal.SIGTERM, stop_as_if_interrupted)  # the launcher stops ranks so
+    if in_slurm_job():
+        answer_scheduler_signals(stop_signal())
+    else:
+        signal.signal(signal.SIGTERM, stop_as_if_interrupted)
     threading.Thread(target=exit_when_gone, args=(launcher_pid,), daemon=True).start()
     join_process_group(device_type)
     try:
         return run(OmegaConf.create(config), Path(run_dir))
     except ConfigError as error:
         return Refused(str(error))
+    except Stopped as stopped:
+        return StoppedOnRequest(str(stopped))
     finally:
         leave_process_group()
 
@@ -222,8 +243,17 @@ def launcher_settings() -> Iterator[None]:
     afterwards; and the ranks start from a fork server that has imported the runner once
     (fast for every run after the first in this process, as in a sweep), also inside a
     joblib worker, whose own default start method ("loky") the ranks do not know.
+
+    In a SLURM job, SLURM signals every process of the job: this one and the processes it
+    starts (the fork server among them) ignore SIGTERM and the time-limit signal, which the
+    ranks answer (:func:`run_worker`).
     """
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    handlers = {
+        sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, stop_signal())
+    }
+    if in_slurm_job():
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(stop_signal(), signal.SIG_IGN)
     start_method = multiprocessing.get_start_method(allow_none=True)
     multiprocessing.set_start_method(START_METHOD, force=True)
     multiprocessing.set_forkserver_preload(FORK_SERVER_PRELOAD)

@@ -12,6 +12,7 @@ from runner.objective import Objective
 from runner.run_log import RunLog
 from runner.state import TrainState
 from runner.step import StepService
+from runner.stopping import REQUESTS, Stopped
 from runner.training_log import TrainingLog
 
 
@@ -64,20 +65,26 @@ def fit(
             validate every eval_every epochs and at the last step: keep the best weights,
                 step a plateau schedule, count validations without improvement
             checkpoint every checkpoint_every epochs, at the last step and when stopping early
+            checkpoint when asked to from outside (runner.stopping), and stop if asked to
 
-    Windows are flushed before every checkpoint and the epoch's running sums are part of
-    ``state``, so a run resumed from any checkpoint logs exactly what an uninterrupted one would.
+    The running sums of the log window and of the epoch are part of ``state``, so a run
+    resumed from any checkpoint, even one written mid-window, logs exactly what an
+    uninterrupted one would.
     """
     total_steps = plan.total_steps(len(loaders.train))
     experiment.train()
     with TrainingProgress(total_steps, state.step) as progress:
-        training_log = TrainingLog(log, progress, steps.learning_rates, plan.compile)
+        training_log = TrainingLog(
+            log, progress, steps.learning_rates, state.window_means, plan.compile
+        )
         while state.step < total_steps and not state.stopped_early:
-            train_epoch(experiment, steps, loaders.train, plan, state, training_log)
+            requested, stopped_by = train_epoch(
+                experiment, steps, loaders.train, plan, state, training_log
+            )
             epoch_ended = state.end_epoch_if_complete(len(loaders.train))
-            if training_log.pending or epoch_ended:
-                training_log.flush(state, end_of_epoch=epoch_ended)
             last_step = state.step == total_steps
+            if epoch_ended or (last_step and training_log.pending):
+                training_log.flush(state, end_of_epoch=epoch_ended)
             if (epoch_ended and state.epoch % plan.eval_every == 0) or last_step:
                 value = validate(
                     experiment, loaders.val, objective, plan.seed, log, checkpoints, state
@@ -85,11 +92,16 @@ def fit(
                 if value is not None:
                     after_validation(value, steps, objective, plan, state)
             if (
-                state.stopped_early
+                requested
+                or state.stopped_early
                 or last_step
                 or (epoch_ended and state.epoch % plan.checkpoint_every == 0)
             ):
                 save_last(checkpoints, log, state)
+            if stopped_by and not (last_step or state.stopped_early):
+                raise Stopped(
+                    f"stopped by {stopped_by} at step {state.step}, after writing last.pt"
+                )
             training_log.restart_clock()
     return "early_stop" if state.stopped_early else "end_of_schedule"
 
@@ -101,8 +113,10 @@ def train_epoch(
     plan: TrainingPlan,
     state: TrainState,
     training_log: TrainingLog,
-) -> None:
-    """Train on the epoch's remaining batches, or up to the plan's last step.
+) -> tuple[bool, str | None]:
+    """Train on the epoch's remaining batches, up to the plan's last step, or until a request
+    from outside comes; return whether one came (to checkpoint), and the signal that asked
+    to stop after it.
 
     With several processes, each trains on its part of every batch, and the step's metrics
     are averaged over the processes, so every process records the same run.
@@ -115,10 +129,13 @@ def train_epoch(
         metrics = processes.average_metrics(metrics) | steps.pop_gradient_norms()
         state.record_step(metrics)
         training_log.add(metrics, samples=len(batch[1]) * processes.count)
-        if state.step % plan.log_every == 0:
+        at_log_boundary = state.step % plan.log_every == 0
+        if at_log_boundary:
             training_log.flush(state, end_of_epoch=False)
-        if state.step == last_step:
-            return
+        requested, stopped_by = REQUESTS.due(processes, at_log_boundary)
+        if requested or state.step == last_step:
+            return requested, stopped_by
+    return False, None
 
 
 def validate(

@@ -21,7 +21,9 @@ class TrainState:
     best objective at a validation so far; ``early_stop_best`` the best by more than
     ``trainer.early_stop.min_delta``, ``stale_validations`` the validations since it, and
     ``stopped_early`` whether they ran out (a resumed run then only tests). Then
-    ``epoch_means``, the running sums of this epoch's training metrics; ``metrics_bytes``, how
+    ``epoch_means`` and ``window_means``, the running sums of this epoch's training metrics and
+    of those not yet logged (empty but for a checkpoint written on request, mid-window);
+    ``metrics_bytes``, how
     much of ``metrics.jsonl`` belongs to the run; ``wandb_run_id``, the W&B run it continues;
     and ``wall_time_s``, the time spent in earlier sessions. The last three are brought up to
     date when a checkpoint is written.
@@ -35,6 +37,7 @@ class TrainState:
     stale_validations: int = 0
     stopped_early: bool = False
     epoch_means: RunningMeans = field(default_factory=RunningMeans)
+    window_means: RunningMeans = field(default_factory=RunningMeans)
     metrics_bytes: int = 0
     wandb_run_id: str | None = None
     wall_time_s: float = 0.0
@@ -64,6 +67,7 @@ class TrainState:
             "stale_validations": self.stale_validations,
             "stopped_early": self.stopped_early,
             "epoch_means": self.epoch_means.state_dict(),
+            "window_means": self.window_means.state_dict(),
             "metrics_bytes": self.metrics_bytes,
             "wandb_run_id": self.wandb_run_id,
             "wall_time_s": self.wall_time_s,
@@ -76,6 +80,10 @@ class TrainState:
         self.stale_validations = state["stale_validations"]
         self.stopped_early = state["stopped_early"]
         self.epoch_means.load_state_dict(state["epoch_means"])
+        if (
+            "window_means" in state
+        ):  # checkpoints of earlier versions were all written between windows
+            self.window_means.load_state_dict(state["window_means"])
         self.metrics_bytes = state["metrics_bytes"]
         self.wandb_run_id = state["wandb_run_id"]
         self.wall_time_s = state["wall_time_s"]

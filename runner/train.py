@@ -29,6 +29,23 @@ from runner.sweeps.threads import available_cores, parallel_jobs, threads_per_jo
 __all__ = ["CONF_DIR", "main", "run"]
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+PLUGINS_DIR = Path(__file__).resolve().parent / "plugins"
+
+
+def expose_plugins() -> None:
+    """Let Hydra find the project's plugins (``runner/plugins/hydra_plugins/``) in a source
+    checkout.
+
+    Hydra lists the folders of the ``hydra_plugins`` namespace to find plugins. An installed
+    wheel puts ours in site-packages beside the others; an editable install only maps them
+    through an import hook, which can import them but cannot be listed, so the folder that
+    holds them joins the import path.
+    """
+    if PLUGINS_DIR.is_dir() and str(PLUGINS_DIR) not in sys.path:
+        sys.path.append(str(PLUGINS_DIR))
+
+
+expose_plugins()
 register_resolvers()  # before any config is composed
 INTERRUPTED_EXIT_CODE = 130  # as a shell reports a command stopped by Ctrl-C
 RANK_WRITES_NOTHING = [

@@ -18,7 +18,8 @@ class TrainingLog:
     A record holds the window's means (``train/<name>``), at an epoch end also the epoch's
     means (``train/epoch_<name>``), the learning rates of the moment (``train/lr``, with a
     schedule) and the window's throughput (``perf/samples_per_s``, training alone). The
-    epoch's running sums live in the :class:`TrainState`, so that a checkpoint carries them.
+    running sums of the window (``window``) and of the epoch live in the :class:`TrainState`,
+    so that a checkpoint carries them.
 
     With ``first_step_compiles``, the session's first step, in which ``torch.compile``
     compiles, is timed on its own (``perf/compile_s``) and left out of the throughput.
@@ -29,6 +30,7 @@ class TrainingLog:
         log: RunLog,
         progress: TrainingProgress,
         learning_rates: Callable[[], dict[str, float]],
+        window: RunningMeans,
         first_step_compiles: bool = False,
     ) -> None:
         self.log = log
@@ -36,7 +38,7 @@ class TrainingLog:
         self.learning_rates = learning_rates
         self.compile_s: float | None = None
         self.timing_first_step = first_step_compiles
-        self.window = RunningMeans()
+        self.window = window
         self.restart_clock()
 
     def add(self, metrics: dict[str, Tensor], samples: int) -> None:

@@ -7,6 +7,7 @@ cannot reach one it keeps the run offline in the run directory, ready for ``wand
 import logging
 import netrc
 import os
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -118,3 +119,13 @@ def start_wandb(
         except Exception as error:  # any failure to reach the server: keep the run offline
             log.warning("W&B could not start online (%s); logging offline instead", error)
     return WandbRun(init("offline"))
+
+
+def stop_wandb_service() -> None:
+    """End W&B's background service now, while this process can still talk to it (the runs
+    are finished already): a SLURM job that requeues itself is killed with all its
+    processes right after, and the service's teardown at exit would fail noisily."""
+    if "wandb" in sys.modules:
+        import wandb
+
+        wandb.teardown()

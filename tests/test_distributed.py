@@ -143,6 +143,7 @@ def test_more_processes_than_gpus_are_refused_in_one_line(monkeypatch):
 MLP_RUN = [*TWO, "model=mlp", "model.hidden_sizes=[64]", "trainer.epochs=6"]  # with dropout
 
 
+@pytest.mark.slow
 def test_a_two_process_run_killed_with_sigkill_resumes_exactly(make_config, tmp_path, data_root):
     """SIGKILL to the launching process takes its ranks down with it; ``resume=true`` then
     continues from ``last.pt`` to the metrics of a run that was never stopped."""

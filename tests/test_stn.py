@@ -118,6 +118,7 @@ def test_a_cross_table_lays_out_one_metric_by_settings():
     assert cells["rotated", "ST-CNN"] is None  # the job failed
 
 
+@pytest.mark.slow
 def test_the_table1_experiment_sweeps_every_cell_and_reports_error_percent(cli, tmp_path):
     sweep_dir = tmp_path / "sweep"
     result = cli(tmp_path / "unused", "-m", "experiment=stn_table1", "trainer.max_steps=2",

@@ -142,6 +142,7 @@ def test_an_optuna_search_returns_its_best_value(cli, tmp_path):
     assert len(lrs) == 3 and all(1e-4 <= lr <= 1e-1 for lr in lrs)
 
 
+@pytest.mark.slow
 def test_a_submitit_local_sweep_completes(cli, tmp_path):
     result, sweep_dir = sweep(
         cli, tmp_path, "hydra/launcher=submitit_local", "optim=adam,sgd", "trainer.max_steps=3"

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, open_dict
 from runner.errors import ConfigError, describe_error
 from runner.files import read_json
 from runner.run import run
+from runner.stopping import Stopped
 from runner.summary import write_summary
 
 
@@ -25,7 +26,7 @@ from runner.summary import write_summary
 class SweepJob:
     sweep_dir: Path
     number: int
-    overrides: tuple[str, ...]
+    overrides: tuple[str, ...]  # those that make the job, not resume=true (how it is run)
 
     @classmethod
     def current(cls) -> "SweepJob | None":
@@ -36,7 +37,7 @@ class SweepJob:
         return cls(
             Path(hydra_config.sweep.dir),
             int(hydra_config.job.num),
-            tuple(hydra_config.overrides.task),
+            tuple(o for o in hydra_config.overrides.task if not o.startswith("resume=")),
         )
 
     @property
@@ -117,6 +118,8 @@ def run_sweep_job(cfg: DictConfig, run_dir: Path, job: SweepJob) -> float | None
         return None
     try:
         return run(cfg, run_dir)
+    except Stopped:  # on a cluster's signal, to be requeued: the launcher says so
+        raise
     except KeyboardInterrupt:
         print(
             f"\ninterrupted; continue the sweep with the same command and: "

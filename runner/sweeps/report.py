@@ -56,7 +56,11 @@ def read_outcome(hydra_dir: Path, setting_keys: Sequence[str] = ()) -> JobOutcom
     run_dir = hydra_dir.parent
     config = OmegaConf.load(hydra_dir / "config.yaml") if setting_keys else None
     settings = {key: OmegaConf.select(config, key) for key in setting_keys}
-    overrides = [str(o) for o in OmegaConf.load(hydra_dir / "overrides.yaml")]
+    overrides = [  # resume=true says how a job was run, not which job it is
+        str(o)
+        for o in OmegaConf.load(hydra_dir / "overrides.yaml")
+        if not str(o).startswith("resume=")
+    ]
     number = int(OmegaConf.load(hydra_dir / "hydra.yaml").hydra.job.num)
     summary = read_json(run_dir / "summary.json")
     objective = summary.get("objective") or {}
@@ -254,6 +258,15 @@ class SweepReport(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
+        if OmegaConf.select(config, "hydra.launcher.wait", default=True) is False:
+            from runner.slurm.sweep import collect_command
+
+            console.print(
+                "the jobs are queued and run without this command; collect their results and "
+                f"the sweep report with:\n  {collect_command(config)}",
+                soft_wrap=True,
+            )
+            return
         table_config = OmegaConf.select(config, "sweep.table")
         cross_table = CrossTable(**OmegaConf.to_container(table_config)) if table_config else None
         jobs = best_first(read_outcomes(sweep_dir, cross_table.settings if cross_table else ()))

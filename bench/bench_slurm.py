@@ -1,0 +1,114 @@
+"""Time a 4-job sweep on a local single-node SLURM cluster against the same sweep run by
+Hydra's basic launcher, and how long SLURM takes to start each job.
+
+Usage: python bench/bench_slurm.py [--repeats N]   (root; SLURM installed: make slurm-install)
+
+The script starts its own cluster (runner.slurm.cluster, on ports 26817-26820, so that one
+started by ``make slurm-up`` is left alone) and stops it at the end. Each sweep is the real
+command line in a fresh process, timed from start to exit: Adam §6.1's logistic regression
+with ``optim=adam,sgd seed=0,1``, one epoch, ``logger=none``. On SLURM each job asks for one
+CPU, so two run at once on a 2-core machine; the basic launcher runs them one after another
+with torch's threads on both cores. From SLURM's accounting (``sacct``, whole seconds) it
+reports each job's wait from submission to start, and its overhead: the job's elapsed time
+less the run's own wall time (``summary.json``), that is starting Python, importing torch and
+the runner, submitit's unpickling and result file, and SLURM's job start and end.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from runner.slurm.cluster import ClusterError, LocalCluster  # noqa: E402
+
+PORT = 26817
+SWEEP = ["model=logreg", "optim=adam,sgd", "seed=0,1", "trainer.epochs=1", "logger=none", "device=cpu"]
+ON_SLURM = [
+    "hydra/launcher=slurm",
+    "hydra.launcher.gpus_per_node=0",
+    "hydra.launcher.cpus_per_task=1",
+    "hydra.launcher.mem_gb=1",
+]
+
+
+def run_sweep(overrides: list[str], sweep_dir: Path, environment: dict[str, str]) -> float:
+    command = [sys.executable, "-m", "runner", "-m", *overrides, f"hydra.sweep.dir={sweep_dir}"]
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=REPO, env=environment, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"sweep failed ({' '.join(overrides)}):\n{result.stderr[-2000:]}")
+    return elapsed
+
+
+def accounting(job_id: str, environment: dict[str, str]) -> dict[str, datetime]:
+    fields = subprocess.run(
+        ["sacct", "-X", "-n", "-P", "-o", "Submit,Start,End", "-j", job_id],
+        capture_output=True, text=True, env=environment, check=True,
+    ).stdout.split()[-1].split("|")  # fmt: skip
+    return dict(zip(("submit", "start", "end"), map(datetime.fromisoformat, fields), strict=True))
+
+
+def job_timings(sweep_dir: Path, environment: dict[str, str]) -> list[tuple[float, float]]:
+    """(seconds from submission to start, seconds of overhead) of each job of the sweep."""
+    ids = json.loads((sweep_dir / ".submitit/jobs.json").read_text())
+    timings = []
+    for number, job_id in ids.items():
+        times = accounting(job_id, environment)
+        for _ in range(50):  # accounting records the end a moment after the result
+            if times["end"] >= times["start"]:
+                break
+            time.sleep(0.2)
+            times = accounting(job_id, environment)
+        run_wall = json.loads((sweep_dir / number / "summary.json").read_text())["wall_time_s"]
+        elapsed = (times["end"] - times["start"]).total_seconds()
+        timings.append(((times["start"] - times["submit"]).total_seconds(), elapsed - run_wall))
+    return timings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-slurm-"))
+    cluster = LocalCluster(work / "cluster", port=PORT)
+    try:
+        cluster.up()
+    except ClusterError as error:
+        raise SystemExit(f"bench_slurm: {error}") from None
+    environment = {**cluster.environment, "PYTHONPATH": str(REPO), "WANDB_SILENT": "true"}
+    try:
+        run_sweep([*SWEEP, "optim=adam", "seed=0"], work / "warm-up", environment)  # the dataset
+        basic, slurm, waits, overheads = [], [], [], []
+        for repeat in range(args.repeats):
+            basic.append(run_sweep(SWEEP, work / f"basic-{repeat}", environment))
+            slurm.append(run_sweep([*SWEEP, *ON_SLURM], work / f"slurm-{repeat}", environment))
+            for wait, overhead in job_timings(work / f"slurm-{repeat}", environment):
+                waits.append(wait)
+                overheads.append(overhead)
+    finally:
+        cluster.down()
+    basic_s, slurm_s = statistics.median(basic), statistics.median(slurm)
+    print(f"4-job sweep ({' '.join(SWEEP)}), median of {args.repeats}, {os.cpu_count()} cores")
+    print(f"{'launcher':<28}{'seconds':>10}")
+    print(f"{'basic (one after another)':<28}{basic_s:>10.1f}")
+    print(f"{'slurm (local cluster)':<28}{slurm_s:>10.1f}")
+    print(f"slurm / basic: {slurm_s / basic_s:.2f}x")
+    print(
+        f"per SLURM job ({len(waits)} jobs): submission to start median {statistics.median(waits):.0f} s "
+        f"(max {max(waits):.0f} s); overhead beyond the run median {statistics.median(overheads):.1f} s "
+        f"(max {max(overheads):.1f} s); sacct's times are whole seconds"
+    )
+
+
+if __name__ == "__main__":
+    main()
