@@ -187,7 +187,8 @@ def test_a_job_preempted_by_slurm_checkpoints_on_sigterm_and_resumes_when_requeu
     job_id = slurm_ids(sweep_dir)[0]
     wait_for_records(sweep_dir / "0/metrics.jsonl", 3)
     subprocess.run(
-        ["sbatch", f"--partition={URGENT_PARTITION}", "--cpus-per-task=2", "--wrap", "sleep 1"],
+        ["sbatch", f"--partition={URGENT_PARTITION}", "--cpus-per-task=2",
+         f"--output={tmp_path}/urgent.out", "--wrap", "sleep 1"],
         check=True, capture_output=True,
     )  # fmt: skip
     collected = slurm_sweep(cli, sweep_dir, *job, "hydra.launcher.cpus_per_task=2", "resume=true")
