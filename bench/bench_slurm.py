@@ -28,26 +28,25 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench_sweep import run_sweep  # noqa: E402  (this script's folder is on sys.path)
+
 from runner.slurm.cluster import ClusterError, LocalCluster  # noqa: E402
 
 PORT = 26817
-SWEEP = ["model=logreg", "optim=adam,sgd", "seed=0,1", "trainer.epochs=1", "logger=none", "device=cpu"]
+SWEEP = [
+    "model=logreg",
+    "optim=adam,sgd",
+    "seed=0,1",
+    "trainer.epochs=1",
+    "logger=none",
+    "device=cpu",
+]
 ON_SLURM = [
     "hydra/launcher=slurm",
     "hydra.launcher.gpus_per_node=0",
     "hydra.launcher.cpus_per_task=1",
     "hydra.launcher.mem_gb=1",
 ]
-
-
-def run_sweep(overrides: list[str], sweep_dir: Path, environment: dict[str, str]) -> float:
-    command = [sys.executable, "-m", "runner", "-m", *overrides, f"hydra.sweep.dir={sweep_dir}"]
-    start = time.perf_counter()
-    result = subprocess.run(command, cwd=REPO, env=environment, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        raise SystemExit(f"sweep failed ({' '.join(overrides)}):\n{result.stderr[-2000:]}")
-    return elapsed
 
 
 def accounting(job_id: str, environment: dict[str, str]) -> dict[str, datetime]:
@@ -85,13 +84,14 @@ def main() -> None:
         cluster.up()
     except ClusterError as error:
         raise SystemExit(f"bench_slurm: {error}") from None
-    environment = {**cluster.environment, "PYTHONPATH": str(REPO), "WANDB_SILENT": "true"}
+    os.environ["SLURM_CONF"] = str(cluster.conf)  # the sweeps' sbatch and squeue find it
+    environment = cluster.environment
     try:
-        run_sweep([*SWEEP, "optim=adam", "seed=0"], work / "warm-up", environment)  # the dataset
+        run_sweep([*SWEEP, "optim=adam", "seed=0"], work / "warm-up")  # the dataset, once
         basic, slurm, waits, overheads = [], [], [], []
         for repeat in range(args.repeats):
-            basic.append(run_sweep(SWEEP, work / f"basic-{repeat}", environment))
-            slurm.append(run_sweep([*SWEEP, *ON_SLURM], work / f"slurm-{repeat}", environment))
+            basic.append(run_sweep(SWEEP, work / f"basic-{repeat}"))
+            slurm.append(run_sweep([*SWEEP, *ON_SLURM], work / f"slurm-{repeat}"))
             for wait, overhead in job_timings(work / f"slurm-{repeat}", environment):
                 waits.append(wait)
                 overheads.append(overhead)
