@@ -6,6 +6,7 @@ message that does not say which keys there are. Checking the overrides against `
 first turns either into one line, before anything runs or is written.
 """
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -16,6 +17,11 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
 MISSING = object()
+
+
+def without_resume(overrides: Iterable[str]) -> list[str]:
+    """The overrides that make a job what it is: ``resume=...`` only says how it is run."""
+    return [str(o) for o in overrides if not str(o).startswith("resume=")]
 
 
 def parse_overrides(arguments: list[str]) -> list[Override] | None:

@@ -21,7 +21,7 @@ from runner.data.splits import register_resolvers
 from runner.distributed import launched_by_torchrun, leave_process_group, torchrun_rank
 from runner.errors import CONFIG_ERROR_EXIT_CODE, ConfigError
 from runner.launch import join_torchrun_group
-from runner.overrides import problem_with
+from runner.overrides import problem_with, without_resume
 from runner.run import run
 from runner.sweeps.job import SweepJob, group_choices, run_sweep_job
 from runner.sweeps.threads import available_cores, parallel_jobs, threads_per_job
@@ -94,9 +94,7 @@ def _hydra_job(cfg: DictConfig) -> float | None:
             remove_if_only_hydra_files(run_dir)
         sys.exit(CONFIG_ERROR_EXIT_CODE)
     except KeyboardInterrupt:
-        overrides = " ".join(
-            o for o in HydraConfig.get().overrides.task if not o.startswith("resume=")
-        )
+        overrides = " ".join(without_resume(HydraConfig.get().overrides.task))
         print(
             f"\ninterrupted; continue with: python -m runner {overrides} resume=true hydra.run.dir={run_dir}",
             file=sys.stderr,

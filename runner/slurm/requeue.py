@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
+from runner.overrides import without_resume
 from runner.stopping import Stopped, answer_scheduler_signals
 from runner.wandb_run import stop_wandb_service
 
@@ -41,7 +42,7 @@ def overrides_of_this_attempt(overrides: Sequence[str]) -> list[str]:
     its checkpoint instead of being refused for a directory that already holds a run."""
     overrides = list(overrides)
     if requeued():
-        overrides = [o for o in overrides if not o.startswith("resume=")] + [RESUME]
+        overrides = [*without_resume(overrides), RESUME]
     return overrides
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from runner.files import read_json, write_json_atomically, write_text_atomically
+from runner.overrides import without_resume
 from runner.slurm.requeue import RESUME
 from runner.summary import write_summary
 
@@ -41,10 +42,7 @@ class PlannedJob:
 
     @property
     def label(self) -> str:
-        return (
-            " ".join(o for o in self.overrides if not o.startswith("resume="))
-            or f"job {self.number}"
-        )
+        return " ".join(without_resume(self.overrides)) or f"job {self.number}"
 
 
 def plan_job(
@@ -67,14 +65,14 @@ def record_submitted(sweep_dir: Path, submitted: dict[int, str]) -> None:
     write_json_atomically({str(n): known[n] for n in sorted(known)}, sweep_dir / JOBS_FILE)
 
 
-def queue_states(job_ids: list[str], environment: dict[str, str] | None = None) -> dict[str, str]:
+def queue_states(job_ids: list[str]) -> dict[str, str]:
     """The state of each of ``job_ids`` still in SLURM's queue (``squeue``); those that have
     left it are absent."""
     if not job_ids:
         return {}
     result = subprocess.run(
         ["squeue", "-h", "-o", "%i %T", "-j", ",".join(job_ids)],
-        capture_output=True, text=True, check=False, env=environment,
+        capture_output=True, text=True, check=False,
     )  # fmt: skip
     states = dict(line.split() for line in result.stdout.splitlines() if len(line.split()) == 2)
     return {job_id: state for job_id, state in states.items() if state in WAITING_STATES}
@@ -86,17 +84,13 @@ def completed_value(job: PlannedJob) -> tuple[bool, float | None]:
     if summary.get("status") != "completed":
         return False, None
     try:
-        before = [str(o) for o in OmegaConf.load(job.run_dir / ".hydra/overrides.yaml")]
+        before = OmegaConf.load(job.run_dir / ".hydra/overrides.yaml")
     except FileNotFoundError:
         return False, None
-    if without_resume(before) != without_resume(job.overrides):
+    if sorted(without_resume(before)) != sorted(without_resume(job.overrides)):
         return False, None
     value = (summary.get("objective") or {}).get("value")
     return True, float(value) if isinstance(value, int | float) else None
-
-
-def without_resume(overrides: list[str]) -> list[str]:
-    return sorted(o for o in overrides if not o.startswith("resume="))
 
 
 def record_slurm_ending(job: PlannedJob, slurm_id: str, error: BaseException) -> str:
@@ -144,6 +138,6 @@ def collect_command(config: DictConfig) -> str:
         o for o in config.hydra.overrides.hydra
         if not o.startswith(("hydra.sweep.dir=", "hydra.launcher.wait=", "hydra.mode="))
     ]  # fmt: skip
-    task = [o for o in config.hydra.overrides.task if not o.startswith("resume=")]
+    task = without_resume(config.hydra.overrides.task)
     arguments = [*hydra_overrides, *task, RESUME, f"hydra.sweep.dir={config.hydra.sweep.dir}"]
     return "python -m runner -m " + " ".join(shlex.quote(a) for a in arguments)

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, open_dict
 
 from runner.errors import ConfigError, describe_error
 from runner.files import read_json
+from runner.overrides import without_resume
 from runner.run import run
 from runner.stopping import Stopped
 from runner.summary import write_summary
@@ -37,7 +38,7 @@ class SweepJob:
         return cls(
             Path(hydra_config.sweep.dir),
             int(hydra_config.job.num),
-            tuple(o for o in hydra_config.overrides.task if not o.startswith("resume=")),
+            tuple(without_resume(hydra_config.overrides.task)),
         )
 
     @property

@@ -22,6 +22,7 @@ from rich.table import Table
 
 from runner.console import console, format_value
 from runner.files import read_json, write_json_atomically, write_text_atomically
+from runner.overrides import without_resume
 
 SWEEP_FAILED_EXIT_CODE = 1
 TABLE_METRICS = 4  # key metrics shown beside the objective; the files hold them all
@@ -56,11 +57,7 @@ def read_outcome(hydra_dir: Path, setting_keys: Sequence[str] = ()) -> JobOutcom
     run_dir = hydra_dir.parent
     config = OmegaConf.load(hydra_dir / "config.yaml") if setting_keys else None
     settings = {key: OmegaConf.select(config, key) for key in setting_keys}
-    overrides = [  # resume=true says how a job was run, not which job it is
-        str(o)
-        for o in OmegaConf.load(hydra_dir / "overrides.yaml")
-        if not str(o).startswith("resume=")
-    ]
+    overrides = without_resume(OmegaConf.load(hydra_dir / "overrides.yaml"))
     number = int(OmegaConf.load(hydra_dir / "hydra.yaml").hydra.job.num)
     summary = read_json(run_dir / "summary.json")
     objective = summary.get("objective") or {}

@@ -1,1 +1,1 @@
-"""probe"""
+"""The runner's Hydra plugins: ``slurm_launcher`` (``hydra/launcher=slurm``)."""

@@ -13,7 +13,6 @@ On top of the plugin it extends (``hydra_submitit_launcher``), each job
 This module is imported whenever Hydra starts (plugin discovery): it imports nothing heavy.
 """
 
-import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +26,6 @@ from hydra_plugins.hydra_submitit_launcher.submitit_launcher import (
     SlurmLauncher as SubmititSlurmLauncher,
 )
 from omegaconf import OmegaConf
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -85,10 +82,10 @@ class SlurmLauncher(SubmititSlurmLauncher):
         attached, to_submit = [], []
         for job in jobs:
             slurm_id = submitted.get(job.number)
-            done, value = sweep.completed_value(job)
+            done, value = sweep.completed_value(job) if self.config.resume else (False, None)
             if slurm_id in waiting:
                 attached.append((job, slurm_id))
-            elif self.config.resume and done:
+            elif done:
                 returns[job.number] = self._job_return(job, value)
                 print(f"job {job.number} ({job.label}) already completed", file=sys.stderr)
             else:
