@@ -1,12 +1,14 @@
 """The training loop, read top to bottom: train an epoch, log, validate, checkpoint, repeat."""
 
+import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from experiments.base import Experiment
 from runner.checkpoint import Checkpointer
 from runner.console import TrainingProgress, console, format_value
 from runner.data.loader import Loaders, TensorLoader
+from runner.distributed import Processes
 from runner.evaluation import evaluate, make_figures
 from runner.objective import Objective
 from runner.run_log import RunLog
@@ -46,6 +48,14 @@ class TrainingPlan:
         return self.max_steps if self.max_steps is not None else self.epochs * batches_per_epoch
 
 
+class Pruning(Protocol):
+    """The trial of an Optuna search that a run is (:mod:`runner.search.trial`)."""
+
+    def should_prune(self, value: float, epoch: int) -> bool:
+        """Report the objective's ``value`` at ``epoch``; whether the study stops the trial."""
+        ...
+
+
 def fit(
     experiment: Experiment,
     steps: StepService,
@@ -55,15 +65,17 @@ def fit(
     log: RunLog,
     checkpoints: Checkpointer,
     state: TrainState,
+    pruning: Pruning | None = None,
 ) -> str:
-    """Train from ``state`` to the plan's last step, or until early stopping; return why it
-    stopped (``"end_of_schedule"`` or ``"early_stop"``)::
+    """Train from ``state`` to the plan's last step, or until early stopping or pruning;
+    return why it stopped (``"end_of_schedule"``, ``"early_stop"`` or ``"pruned"``)::
 
         until the last step:
             train to the end of the epoch (or the last step), logging every log_every steps
             log the rest of the window, and the epoch's means when the epoch ended
             validate every eval_every epochs and at the last step: keep the best weights,
-                step a plateau schedule, count validations without improvement
+                step a plateau schedule, count validations without improvement, and
+                report to the search's trial, which may prune the run
             checkpoint every checkpoint_every epochs, at the last step and when stopping early
             checkpoint when asked to from outside (runner.stopping), and stop if asked to
 
@@ -77,7 +89,7 @@ def fit(
         training_log = TrainingLog(
             log, progress, steps.learning_rates, state.window_means, plan.compile
         )
-        while state.step < total_steps and not state.stopped_early:
+        while state.step < total_steps and not state.stopped:
             requested, stopped_by = train_epoch(
                 experiment, steps, loaders.train, plan, state, training_log
             )
@@ -91,18 +103,24 @@ def fit(
                 )
                 if value is not None:
                     after_validation(value, steps, objective, plan, state)
+                    if pruning is not None:
+                        ask_pruner(
+                            pruning, value, objective, state, len(loaders.train), steps.processes
+                        )
             if (
                 requested
-                or state.stopped_early
+                or state.stopped
                 or last_step
                 or (epoch_ended and state.epoch % plan.checkpoint_every == 0)
             ):
                 save_last(checkpoints, log, state)
-            if stopped_by and not (last_step or state.stopped_early):
+            if stopped_by and not (last_step or state.stopped):
                 raise Stopped(
                     f"stopped by {stopped_by} at step {state.step}, after writing last.pt"
                 )
             training_log.restart_clock()
+    if state.pruned:
+        return "pruned"
     return "early_stop" if state.stopped_early else "end_of_schedule"
 
 
@@ -180,6 +198,27 @@ def after_validation(
         console.print(
             f"stopping early: {objective.metric} has not improved by more than "
             f"{plan.min_delta} in {plan.patience} validations"
+        )
+
+
+def ask_pruner(
+    pruning: Pruning,
+    value: float,
+    objective: Objective,
+    state: TrainState,
+    batches_per_epoch: int,
+    processes: Processes,
+) -> None:
+    """Report the validation to the search's trial at the epoch it falls in (pruners compare
+    trials epoch by epoch, whatever their batch size), and stop if the pruner says so. Rank 0
+    asks; every rank follows its answer."""
+    epoch = math.ceil(state.step / batches_per_epoch)
+    [pruned] = processes.any_of([pruning.should_prune(value, epoch)])
+    if pruned and not state.stopped_early:
+        state.pruned = True
+        console.print(
+            f"pruned: the search's pruner stops this trial at epoch {epoch} "
+            f"({objective.metric} {format_value(value)})"
         )
 
 

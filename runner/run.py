@@ -33,7 +33,7 @@ from runner.errors import ConfigError, describe_error
 from runner.evaluation import evaluate
 from runner.files import read_json
 from runner.launch import launch_processes
-from runner.loop import TrainingPlan, fit
+from runner.loop import Pruning, TrainingPlan, fit
 from runner.metrics import MetricsFile
 from runner.objective import Objective
 from runner.profiling import profiled
@@ -61,6 +61,7 @@ class PreparedRun:
     checkpoints: Checkpointer
     state: TrainState
     processes: Processes
+    pruning: Pruning | None = None  # the Optuna trial the run is, if it is one
 
 
 def run(cfg: DictConfig, run_dir: Path) -> float:
@@ -190,8 +191,19 @@ def build_run(
         console.print(f"resuming from {checkpoints.last} at step {state.step}")
     return PreparedRun(
         run_dir, config, device, experiment, steps, loaders, plan, objective, checkpoints, state,
-        processes,
+        processes, trial_pruning(config, processes),
     )  # fmt: skip
+
+
+def trial_pruning(config: dict[str, Any], processes: Processes) -> Pruning | None:
+    """The pruning of the Optuna trial this run is (``sweep.trial``, set by the search), or
+    None for any other run."""
+    trial = config["sweep"].get("trial")
+    if not trial:
+        return None
+    from runner.search.trial import pruning_for
+
+    return pruning_for(trial, processes.main)
 
 
 def execute(run: PreparedRun) -> float:
@@ -209,17 +221,21 @@ def execute(run: PreparedRun) -> float:
         with profiled(profile, run.run_dir / "profile"):
             stop_reason = fit(
                 run.experiment, run.steps, run.loaders, run.plan, run.objective, log,
-                run.checkpoints, run.state,
+                run.checkpoints, run.state, run.pruning,
             )  # fmt: skip
-        test_metrics = evaluate(run.experiment, run.loaders.test, "test", run.plan.seed)
-        log.log(test_metrics, step=run.state.step, epoch=run.state.epoch)
-        value = run.objective.value_in(log.final_metrics())
+        if stop_reason == "pruned":  # the search has judged it: testing it would be time lost
+            value = log.final_metrics().get(run.objective.metric, float("nan"))
+        else:
+            test_metrics = evaluate(run.experiment, run.loaders.test, "test", run.plan.seed)
+            log.log(test_metrics, step=run.state.step, epoch=run.state.epoch)
+            value = run.objective.value_in(log.final_metrics())
     except BaseException as error:
         status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
         close(run, log, status, error=describe_error(error))
         raise
     objective = {**vars(run.objective), "value": value}
-    close(run, log, "completed", objective=objective, stop_reason=stop_reason)
+    status = "pruned" if stop_reason == "pruned" else "completed"
+    close(run, log, status, objective=objective, stop_reason=stop_reason)
     return value
 
 
@@ -236,8 +252,9 @@ def open_log(run: PreparedRun) -> RunLog:
 
 def close(run: PreparedRun, log: RunLog, status: str, **ending: Any) -> None:
     """Write ``summary.json``, show the summary, and close the metrics file and the W&B run."""
+    failed = status not in ("completed", "pruned")
     if not run.processes.main:
-        log.close(failed=status != "completed")
+        log.close(failed=failed)
         return
     wall_time = log.wall_time()
     final = log.final_metrics()
@@ -248,13 +265,17 @@ def close(run: PreparedRun, log: RunLog, status: str, **ending: Any) -> None:
         device=str(run.device), seed=run.plan.seed, **ending, metrics=final,
         steps=run.state.step, wall_time_s=wall_time,
     )  # fmt: skip
-    if status == "completed":
+    if not failed:
         objective = ending["objective"]
         console.print(summary_table(final, objective["metric"], wall_time, ending.get("compile_s")))
         if log.wandb is not None:
-            log.wandb.set_summary({"objective": objective["value"], "wall_time_s": wall_time})
+            log.wandb.set_summary(
+                {"objective": objective["value"], "wall_time_s": wall_time, "status": status}
+            )
+            if status == "pruned":
+                log.wandb.add_tags(["pruned"])
             if log.wandb.offline:
                 console.print(
                     f"W&B run saved offline; upload it with: wandb sync {log.wandb.directory}"
                 )
-    log.close(failed=status != "completed")
+    log.close(failed=failed)

@@ -20,7 +20,8 @@ class TrainState:
     (with the seeded per-epoch order this pins down the next batch exactly). ``best`` is the
     best objective at a validation so far; ``early_stop_best`` the best by more than
     ``trainer.early_stop.min_delta``, ``stale_validations`` the validations since it, and
-    ``stopped_early`` whether they ran out (a resumed run then only tests). Then
+    ``stopped_early`` whether they ran out (a resumed run then only tests); ``pruned``, whether
+    the pruner of the Optuna search the run is a trial of stopped it. Then
     ``epoch_means`` and ``window_means``, the running sums of this epoch's training metrics and
     of those not yet logged (empty but for a checkpoint written on request, mid-window);
     ``metrics_bytes``, how
@@ -36,11 +37,17 @@ class TrainState:
     early_stop_best: float | None = None
     stale_validations: int = 0
     stopped_early: bool = False
+    pruned: bool = False
     epoch_means: RunningMeans = field(default_factory=RunningMeans)
     window_means: RunningMeans = field(default_factory=RunningMeans)
     metrics_bytes: int = 0
     wandb_run_id: str | None = None
     wall_time_s: float = 0.0
+
+    @property
+    def stopped(self) -> bool:
+        """Whether training has ended before the plan's last step: stopped early, or pruned."""
+        return self.stopped_early or self.pruned
 
     def record_step(self, metrics: dict[str, Tensor]) -> None:
         """One optimisation step on the next batch is done; ``metrics`` join the epoch's means."""
@@ -66,6 +73,7 @@ class TrainState:
             "early_stop_best": self.early_stop_best,
             "stale_validations": self.stale_validations,
             "stopped_early": self.stopped_early,
+            "pruned": self.pruned,
             "epoch_means": self.epoch_means.state_dict(),
             "window_means": self.window_means.state_dict(),
             "metrics_bytes": self.metrics_bytes,
@@ -79,6 +87,7 @@ class TrainState:
         self.early_stop_best = state["early_stop_best"]
         self.stale_validations = state["stale_validations"]
         self.stopped_early = state["stopped_early"]
+        self.pruned = state.get("pruned", False)  # not in checkpoints of earlier versions
         self.epoch_means.load_state_dict(state["epoch_means"])
         if (
             "window_means" in state

@@ -81,6 +81,9 @@ class WandbRun:
     def set_summary(self, values: dict[str, Any]) -> None:
         self._run.summary.update(values)
 
+    def add_tags(self, tags: list[str]) -> None:
+        self._run.tags = (*self._run.tags, *tags)
+
     def finish(self, failed: bool) -> None:
         """Close the run; a run that raised is marked failed in the dashboard."""
         self._run.finish(exit_code=1 if failed else 0)

@@ -117,6 +117,7 @@ def test_a_rerun_is_refused_without_resume_and_changes_nothing_with_it_once_comp
     assert (run_dir / "metrics.jsonl").read_text() == before
 
 
+@pytest.mark.slow  # each job's config is checked in test_sweeps; this runs them all
 @pytest.mark.parametrize("experiment", ["adam_logreg", "adam_mlp"])
 def test_the_adam_paper_comparisons_run_as_sweeps(cli, data_root, tmp_path, experiment):
     sweep_dir = tmp_path / "sweep"

@@ -169,6 +169,7 @@ def test_debug_profile_saves_a_trace_and_prints_the_top_operators(cli, data_root
     assert "aten::" in (tmp_path / "run/profile/operators.txt").read_text()
 
 
+@pytest.mark.slow  # a sweep of any keys runs in test_sweeps; this one of these keys in full
 def test_the_new_keys_sweep_like_any_other(cli, tmp_path):
     sweep_dir = tmp_path / "sweep"
     result = cli(tmp_path / "unused", "-m", "schedule=constant,cosine", "trainer.precision=32,bf16",

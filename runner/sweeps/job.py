@@ -9,18 +9,22 @@ import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from runner.errors import ConfigError, describe_error
 from runner.files import read_json
 from runner.overrides import without_resume
 from runner.run import run
+from runner.search import OPTUNA_SWEEPER
 from runner.stopping import Stopped
 from runner.summary import write_summary
+
+if TYPE_CHECKING:
+    from runner.search.trial import TrialLink
 
 
 @dataclass(frozen=True)
@@ -107,16 +111,27 @@ def run_sweep_job(cfg: DictConfig, run_dir: Path, job: SweepJob) -> float | None
     """One job of a sweep: its objective, or None when it failed or was skipped.
 
     A failure is recorded in the job's directory and the sweep goes on; the sweep's report
-    lists it and the sweep exits non-zero. Optuna records a job that returns None as a
-    failed trial.
+    lists it and the sweep exits non-zero. A job of an Optuna search also tells its trial how
+    it ended (:mod:`runner.search.trial`).
     """
     name_in_wandb(cfg, job)
+    trial = optuna_trial_of(cfg, job)
+    value = None
     limit = cfg.sweep.max_failures
     if limit is not None and count_failed_jobs(job.sweep_dir, other_than=run_dir) >= limit:
         reason = f"not run: sweep.max_failures={limit} jobs of this sweep have failed"
         record_skipped(run_dir, reason)
         print(f"job {job.number} ({job.label}) {reason}", file=sys.stderr)
-        return None
+    else:
+        value = run_recording_failure(cfg, run_dir, job)
+    if trial is not None:
+        from runner.search.trial import tell_outcome
+
+        tell_outcome(trial, read_json(run_dir / "summary.json"))
+    return value
+
+
+def run_recording_failure(cfg: DictConfig, run_dir: Path, job: SweepJob) -> float | None:
     try:
         return run(cfg, run_dir)
     except Stopped:  # on a cluster's signal, to be requeued: the launcher says so
@@ -133,3 +148,17 @@ def run_sweep_job(cfg: DictConfig, run_dir: Path, job: SweepJob) -> float | None
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         print(f"error: job {job.number} ({job.label}) failed: {message}", file=sys.stderr)
         return None
+
+
+def optuna_trial_of(cfg: DictConfig, job: SweepJob) -> "TrialLink | None":
+    """The Optuna trial the job is, put in its config (``sweep.trial``) for every process of
+    the run to find; None under any other sweeper."""
+    sweeper = OmegaConf.to_container(HydraConfig.get().sweeper, resolve=True)
+    if sweeper.get("_target_") != OPTUNA_SWEEPER:
+        return None
+    from runner.search.trial import link_of_job
+
+    trial = link_of_job(sweeper, OmegaConf.to_container(cfg.objective, resolve=True), job.number)
+    with open_dict(cfg):
+        cfg.sweep.trial = trial.as_config()
+    return trial

@@ -26,13 +26,17 @@ from runner.overrides import without_resume
 
 SWEEP_FAILED_EXIT_CODE = 1
 TABLE_METRICS = 4  # key metrics shown beside the objective; the files hold them all
+# How a job may end without failing the sweep: an Optuna search stopped it early on purpose
+# (pruned), or queued its interrupted trial again as a new job (requeued).
+ENDED_WELL = ("completed", "pruned", "requeued")
+STATUS_STYLE = {"completed": "{}", "pruned": "[yellow]{}[/yellow]", "requeued": "[dim]{}[/dim]"}
 
 
 @dataclass(frozen=True)
 class JobOutcome:
     number: int
     overrides: list[str]
-    status: str  # completed | failed | interrupted | skipped | unfinished
+    status: str  # completed | pruned | requeued | failed | interrupted | skipped | unfinished
     run_dir: Path
     objective: str | None = None
     mode: str | None = None
@@ -84,14 +88,16 @@ def read_outcomes(sweep_dir: Path, setting_keys: Sequence[str] = ()) -> list[Job
 
 
 def best_first(jobs: Sequence[JobOutcome]) -> list[JobOutcome]:
-    """Completed jobs from the best objective to the worst, then the rest in job order."""
+    """Completed jobs from the best objective to the worst, then pruned ones the same way,
+    then the rest in job order."""
 
     def rank(job: JobOutcome) -> tuple[int, float, int]:
-        if job.status != "completed":
-            return (2, 0.0, job.number)
+        group = {"completed": 0, "pruned": 2}.get(job.status)
+        if group is None:
+            return (4, 0.0, job.number)
         if job.value is None or not math.isfinite(job.value):
-            return (1, 0.0, job.number)
-        return (0, -job.value if job.mode == "max" else job.value, job.number)
+            return (group + 1, 0.0, job.number)
+        return (group, -job.value if job.mode == "max" else job.value, job.number)
 
     return sorted(jobs, key=rank)
 
@@ -140,7 +146,7 @@ def sweep_table(jobs: Sequence[JobOutcome]) -> Table:
     table.add_column("time", justify="right")
     for rank, job in enumerate(jobs):
         varying = " ".join(o for o in job.overrides if o not in shared)
-        status = job.status if job.status == "completed" else f"[red]{job.status}[/red]"
+        status = STATUS_STYLE.get(job.status, "[red]{}[/red]").format(job.status)
         row = [str(job.number), varying, status, show(job.value)]
         row += [show(job.metrics.get(name)) for name in names]
         row.append("" if job.wall_time_s is None else f"{job.wall_time_s:.0f} s")
@@ -274,7 +280,7 @@ class SweepReport(Callback):
         if cross_table is not None:
             console.print(cross_table.rich_table(jobs))
         console.print(f"sweep summary: {sweep_dir / 'sweep_summary.csv'} (and .json)")
-        not_completed = [job for job in jobs if job.status != "completed"]
+        not_completed = [job for job in jobs if job.status not in ENDED_WELL]
         if not_completed:
             listed = "; ".join(
                 f"job {j.number} {j.status}: {j.error or 'no summary'}" for j in not_completed
