@@ -4,9 +4,12 @@ errors."""
 
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -75,6 +78,45 @@ def search_cli(data_root: Path, sweep_dir: Path, *overrides: str, **popen):
     if popen:
         return subprocess.Popen(arguments, **options, **popen)
     return subprocess.run(arguments, capture_output=True, timeout=300, **options)
+
+
+@pytest.fixture
+def postgresql_url():
+    """A PostgreSQL server of the test's own (Debian's ``postgresql`` package), started here
+    and stopped by its PID; skipped where the server or the Python driver is missing."""
+    pytest.importorskip("psycopg", reason="PostgreSQL's driver: pip install 'runner[postgres]'")
+    binaries = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not binaries:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    bin_dir = binaries[-1].parent
+    data_dir = Path(tempfile.mkdtemp(prefix="runner-postgres-"))  # outside root's tmp_path
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_user:  # the server refuses to run as root
+        shutil.chown(data_dir, "postgres")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    subprocess.run([*as_user, bin_dir / "initdb", "-D", data_dir, "-A", "trust", "-U", "postgres"],
+                   check=True, capture_output=True)  # fmt: skip
+    server = subprocess.Popen(
+        [*as_user, bin_dir / "postgres", "-D", data_dir, "-p", str(port), "-k", data_dir,
+         "-h", "127.0.0.1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for _ in range(100):
+            ready = subprocess.run(
+                [bin_dir / "pg_isready", "-h", "127.0.0.1", "-p", str(port)], capture_output=True
+            )
+            if ready.returncode == 0:
+                break
+            time.sleep(0.1)
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
+        os.kill(postmaster, signal.SIGINT)  # PostgreSQL's fast shutdown
+        server.wait(timeout=60)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 # The search space --------------------------------------------------------------------------
@@ -369,9 +411,15 @@ def test_a_search_killed_halfway_and_rerun_ends_with_exactly_n_trials(data_root,
     assert counts == {"completed": 3, "requeued": 1}
 
 
-def test_two_workers_share_one_study_without_running_a_trial_twice(data_root, tmp_path):
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
+def test_two_workers_share_one_study_without_running_a_trial_twice(
+    database, data_root, tmp_path, request
+):
     sweep_dir = tmp_path / "sweep"
-    url = sqlite_url(tmp_path / "shared.db")
+    if database == "sqlite":
+        url = sqlite_url(tmp_path / "shared.db")
+    else:
+        url = request.getfixturevalue("postgresql_url")
     shared = [
         "hydra/sweeper=optuna", "optim=adam", "optim.lr=tag(log, interval(1e-4, 1e-1))",
         "data.batch_size=choice(32, 64)",  # a search space on the command line
@@ -394,3 +442,27 @@ def test_two_workers_share_one_study_without_running_a_trial_twice(data_root, tm
     assert sorted(int(p.name) for p in sweep_dir.iterdir() if p.is_dir()) == sorted(
         t.number for t in completed
     )
+
+
+@pytest.mark.slow
+def test_ctrl_c_requeues_the_running_trial_at_once(data_root, tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    stopped = search_cli(
+        data_root, sweep_dir, "hydra.sweeper.n_trials=2", "trainer.max_steps=300",
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    wait_for(sweep_dir / "1" / "metrics.jsonl")
+    stopped.send_signal(signal.SIGINT)
+    _, stderr = stopped.communicate(timeout=120)
+    assert stopped.returncode == 130, stderr
+    assert f"resume=true hydra.sweep.dir={sweep_dir}" in stderr
+    study = load(sqlite_url(sweep_dir / "optuna.db"), "search")
+    assert [t.state for t in study.trials] == [
+        TrialState.COMPLETE, TrialState.FAIL, TrialState.WAITING
+    ]  # fmt: skip
+    assert read_json(sweep_dir / "1" / "summary.json")["status"] == "requeued"
+
+    rerun = search_cli(data_root, sweep_dir, "hydra.sweeper.n_trials=2", "trainer.max_steps=300")
+    assert rerun.returncode == 0, rerun.stderr
+    states = [t.state for t in load(sqlite_url(sweep_dir / "optuna.db"), "search").trials]
+    assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]

@@ -82,22 +82,13 @@ def suggest(trial: optuna.Trial, space: dict[str, BaseDistribution]) -> None:
     for name, distribution in space.items():
         if isinstance(distribution, CategoricalDistribution):
             trial.suggest_categorical(name, distribution.choices)
-        elif isinstance(distribution, IntDistribution):
-            trial.suggest_int(
-                name,
-                distribution.low,
-                distribution.high,
-                step=distribution.step,
-                log=distribution.log,
-            )
-        else:
-            trial.suggest_float(
-                name,
-                distribution.low,
-                distribution.high,
-                step=distribution.step,
-                log=distribution.log,
-            )
+            continue
+        numbers = (
+            trial.suggest_int if isinstance(distribution, IntDistribution) else trial.suggest_float
+        )
+        numbers(
+            name, distribution.low, distribution.high, step=distribution.step, log=distribution.log
+        )
 
 
 def as_overrides(params: dict[str, Any]) -> list[str]:

@@ -138,6 +138,10 @@ def open_storage(
             if creating and attempt + 1 < SCHEMA_ATTEMPTS:
                 time.sleep(0.2)  # another worker is creating the tables of a new database
                 continue
+            if isinstance(error, ImportError):  # SQLAlchemy found no driver for the database
+                reason += (
+                    "; install its Python driver: pip install 'runner[postgres]' for PostgreSQL"
+                )
             raise ConfigError(f"hydra.sweeper.storage={url}: cannot open it ({reason})") from None
     raise AssertionError("unreachable")
 
