@@ -22,9 +22,15 @@ class Objective:
             return True
         return value > best + margin if self.mode == "max" else value < best - margin
 
-    def check_measured_by(self, experiment: Experiment) -> None:
-        """Raise :class:`ConfigError` unless ``experiment`` declares the metric, so that a typo
-        fails before training rather than after it.
+    def check_measured_by(
+        self,
+        experiment: Experiment,
+        setting: str = "objective.metric",
+        figures: tuple[str, ...] = (),
+    ) -> None:
+        """Raise :class:`ConfigError` unless ``experiment`` declares the metric (or it is one
+        of the run's ``figures``), so that a typo fails before training rather than after it;
+        ``setting`` is where the metric was named.
 
         Training metrics are also logged as whole-epoch means, ``train/epoch_<name>``.
         """
@@ -33,9 +39,10 @@ class Objective:
             for name in experiment.metric_names(split)
         ]  # fmt: skip
         measured += [f"train/epoch_{name}" for name in experiment.metric_names("train")]
+        measured += list(figures)
         if self.metric not in measured:
             raise ConfigError(
-                f"objective.metric {self.metric!r} is not measured by this model; "
+                f"{setting} {self.metric!r} is not measured by this model; "
                 f"it measures {', '.join(measured)}"
             )
 

@@ -183,6 +183,11 @@ def build_run(
         compile_modules(experiment, config["trainer"]["compile_mode"])
     objective = Objective(config["objective"]["metric"], config["objective"]["mode"])
     objective.check_measured_by(experiment)
+    for metric in (config["sweep"].get("trial") or {}).get("objectives", {}):
+        # an Optuna search's objectives: the run's metrics, or its training time
+        Objective(metric, "max").check_measured_by(
+            experiment, "hydra.sweeper.objectives:", figures=("wall_time_s",)
+        )
     checkpoints = Checkpointer(run_dir / "checkpoints", experiment, steps, config, processes)
     torch.manual_seed(rank_seed(config["seed"], processes.rank))
     state = TrainState()

@@ -33,6 +33,7 @@ from runner.search.study import (
     open_study,
     requeue,
     tell,
+    trial_seed,
 )
 from runner.search.trial import TrialLink, tell_outcome
 from tests.conftest import REPO, SMALL_DATA
@@ -202,8 +203,18 @@ def test_settings_that_cannot_work_are_refused_in_one_line(changes, message):
 def test_a_storage_that_cannot_be_opened_is_one_line(url):
     with pytest.raises(ConfigError) as refused:
         open_storage(url)
-    assert str(refused.value).startswith(f"hydra.sweeper.storage={url}: cannot open it (")
+    assert str(refused.value).startswith(f"hydra.sweeper.storage={url}: cannot open it: ")
     assert "\n" not in str(refused.value)
+
+
+def test_each_trial_has_a_seed_of_its_own_and_a_bad_sampler_option_is_one_line():
+    seeds = [trial_seed(0, number) for number in range(100)]
+    assert len(set(seeds)) == 100 and seeds == [trial_seed(0, n) for n in range(100)]
+    assert trial_seed(None, 3) is None
+    for sampler in ("tpe", "random", "cmaes", "nsga2"):
+        settings = settings_for("sqlite://", sampler=sampler, sampler_options={"nosuch": 1})
+        with pytest.raises(ConfigError, match="hydra.sweeper.sampler_options: .*nosuch"):
+            make_sampler(settings, 0, LOGREG_SPACE)
 
 
 def test_a_study_continues_only_the_search_it_began(tmp_path):
@@ -211,7 +222,7 @@ def test_a_study_continues_only_the_search_it_began(tmp_path):
     open_study(settings, LOGREG_SPACE)
     assert open_study(settings, dict(LOGREG_SPACE)).study_name == "s"  # the same: continued
     narrower = {**LOGREG_SPACE, "optim.lr": FloatDistribution(1e-3, 1e-1, log=True)}
-    with pytest.raises(ConfigError, match=r"has another search space \(optim.lr differ\)"):
+    with pytest.raises(ConfigError, match=r"has another search space \(optim.lr differs\)"):
         open_study(settings, narrower)
     with pytest.raises(ConfigError, match="has another objectives"):
         open_study(settings_for(settings.storage, objectives={"val/loss": "min"}), LOGREG_SPACE)
@@ -318,7 +329,7 @@ def test_a_search_with_the_median_pruner_records_the_pruned_trial_everywhere(dat
     assert (sweep_dir / "optimization_history.png").stat().st_size > 0
     study_run = read_finished_run(sweep_dir)  # the search's own W&B run, in the jobs' group
     assert (study_run.group, study_run.exit_code) == (str(sweep_dir), 0)
-    assert "figures/optimization_history" in study_run.history[0]
+    assert study_run.history[0]["figures/optimization_history/format"] == "png"
     assert study_run.summary["best_trial"] == 0
 
 
@@ -376,6 +387,33 @@ def test_a_bad_pruner_is_one_line_and_writes_nothing(data_root, tmp_path):
         "error: hydra.sweeper.pruner=medain is not a pruner; use one of: none, median, hyperband"
     )
     assert not (tmp_path / "sweep").exists()
+
+
+def test_several_objectives_from_the_command_line_give_a_pareto_front(data_root, tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    result = search_cli(
+        data_root, sweep_dir, "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler=nsga2",
+        "hydra.sweeper.objectives={val/acc: max, wall_time_s: min}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    study = load(sqlite_url(sweep_dir / "optuna.db"), "search")
+    assert [len(t.values) for t in study.trials] == [2, 2]
+    found = OmegaConf.load(sweep_dir / "optimization_results.yaml")
+    assert {s.trial for s in found.pareto_front} <= {0, 1} and found.pareto_front
+    assert (sweep_dir / "pareto_front.png").exists()
+
+
+def test_an_objective_the_model_does_not_measure_fails_the_job_before_training(
+    make_config, tmp_path
+):
+    link = TrialLink(sqlite_url(tmp_path / "o.db"), "s", 0, {"val/accuracy": "max"})
+    cfg = make_config("model=logreg")
+    OmegaConf.update(cfg, "sweep.trial", link.as_config(), force_add=True)
+    with pytest.raises(
+        ConfigError, match="hydra.sweeper.objectives: 'val/accuracy' is not measured"
+    ):
+        run(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
 
 
 def wait_for(path: Path, timeout_s: float = 120) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import optuna
 from omegaconf import OmegaConf
+from optuna.exceptions import ExperimentalWarning
 from optuna.trial import FrozenTrial, TrialState
 from rich.table import Table
 
@@ -45,17 +46,18 @@ def describe_trial(trial: FrozenTrial, metrics: list[str]) -> dict[str, Any]:
 
 
 def importances(study: optuna.Study, objectives: dict[str, str]) -> dict[str, dict[str, float]]:
-    """For each objective, the share of its variation each setting explains (Optuna's default
-    evaluator); empty until there are enough completed trials to tell."""
+    """For each objective, how much each setting matters, by Optuna's default evaluator
+    (PED-ANOVA: how far each setting's values among the best 10% of the completed trials
+    differ from its values over all of them); empty until there are enough trials to tell."""
     found = {}
     for index, (metric, mode) in enumerate(objectives.items()):
         # One objective is judged in the study's direction; of several, each is given as a
-        # target, which Optuna's evaluator reads as lower-is-better (hence the sign).
+        # target, which the evaluator reads as lower-is-better (hence the sign).
         sign = -1.0 if mode == "max" else 1.0
         target = None if len(objectives) == 1 else (lambda t, i=index, s=sign: s * t.values[i])
         try:
             with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*computes the importances of params")
+                warnings.simplefilter("ignore")  # notes on targets, and on studies too small
                 shares = optuna.importance.get_param_importances(study, target=target)
         except (RuntimeError, ValueError):  # fewer than two completed trials, or all alike
             continue
@@ -96,13 +98,13 @@ def save_plots(study: optuna.Study, settings: StudySettings, sweep_dir: Path) ->
     from optuna.visualization import matplotlib as plots
 
     metrics = list(settings.objectives)
-    if settings.multi_objective:
-        name, axes = "pareto_front", plots.plot_pareto_front(study, target_names=metrics)
-    else:
-        name, axes = (
-            "optimization_history",
-            plots.plot_optimization_history(study, target_name=metrics[0]),
-        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)  # Optuna's matplotlib plots are
+        if settings.multi_objective:
+            name, axes = "pareto_front", plots.plot_pareto_front(study, target_names=metrics)
+        else:
+            name = "optimization_history"
+            axes = plots.plot_optimization_history(study, target_name=metrics[0])
     path = sweep_dir / f"{name}.png"
     axes.figure.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(axes.figure)

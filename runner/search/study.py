@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.exceptions import ExperimentalWarning
@@ -142,7 +143,7 @@ def open_storage(
                 reason += (
                     "; install its Python driver: pip install 'runner[postgres]' for PostgreSQL"
                 )
-            raise ConfigError(f"hydra.sweeper.storage={url}: cannot open it ({reason})") from None
+            raise ConfigError(f"hydra.sweeper.storage={url}: cannot open it: {reason}") from None
     raise AssertionError("unreachable")
 
 
@@ -168,7 +169,7 @@ def make_sampler(
         if settings.sampler == "tpe":
             return optuna.samplers.TPESampler(seed=seed, **options)
         if settings.sampler == "random":
-            return optuna.samplers.RandomSampler(seed=seed)
+            return optuna.samplers.RandomSampler(seed=seed, **options)
         if settings.sampler == "grid":
             return optuna.samplers.GridSampler(grid_of(space), seed=seed)
         if settings.sampler == "cmaes":
@@ -176,6 +177,15 @@ def make_sampler(
         return optuna.samplers.NSGAIISampler(seed=seed, **options)
     except TypeError as error:
         raise ConfigError(f"hydra.sweeper.sampler_options: {error}") from None
+
+
+def trial_seed(seed: int | None, number: int) -> int | None:
+    """The sampler's seed for trial ``number`` of a search seeded with ``seed``: mixed by
+    NumPy's SeedSequence, since consecutive integers seed random generators whose first
+    draws are nearly alike."""
+    if seed is None:
+        return None
+    return int(numpy.random.SeedSequence([seed, number]).generate_state(1)[0])
 
 
 def open_study(
@@ -215,9 +225,10 @@ def check_same_search(settings: StudySettings, study: optuna.Study, searched: di
             name for name in set(before) | set(after) if before.get(name) != after.get(name)
         )
         what = "search space" if key == "search_space" else "objectives"
+        verb = "differs" if len(changed) == 1 else "differ"
         raise ConfigError(
             f"hydra.sweeper.study_name={settings.study_name}: the study in {settings.storage} "
-            f"has another {what} ({', '.join(changed)} differ); search the same space, or start "
+            f"has another {what} ({', '.join(changed)} {verb}); search the same space, or start "
             "a new study with another study_name or storage"
         )
 

@@ -39,6 +39,7 @@ from runner.search.study import (
     open_study,
     requeue,
     tell,
+    trial_seed,
 )
 from runner.search.trial import objectives_of
 
@@ -118,8 +119,10 @@ class OptunaSearch:
         if settings.sampler == "grid":
             n_trials = min(n_trials, grid_size(grid_of(self.space)))
         self.n_trials, self.n_jobs = n_trials, budget.n_jobs
+        sampler = make_sampler(settings, settings.seed, self.space)  # its options, checked first
         self.study = open_study(settings, self.space, on_stale=on_stale_trial)
-        self.study.sampler = make_sampler(settings, settings.seed, self.space)
+        self.study.sampler = sampler
+        note_other_fixed_settings(self.study, self.fixed)
         self.waiting_said = False
 
     def run(self) -> optuna.Study:
@@ -153,20 +156,20 @@ class OptunaSearch:
                 heartbeats.discard(trial._trial_id)
                 break
             self.study.sampler = make_sampler(
-                self.settings, self.trial_seed(trial.number), self.space
+                self.settings, self.seed_for(trial.number), self.space
             )
             suggest(trial, self.space)
             trials.append(trial)
         return trials
 
-    def trial_seed(self, number: int) -> int | None:
-        """``seed`` offset by the trial's number: workers sharing a study, and reruns, never
+    def seed_for(self, number: int) -> int | None:
+        """A seed of its own for each trial: workers sharing a study, and reruns, never
         propose the same trial twice, and the same command proposes the same trials. (The
         grid sampler keeps ``seed``: it numbers the grid's points in an order the seed
         shuffles.)"""
-        if self.settings.seed is None or self.settings.sampler == "grid":
+        if self.settings.sampler == "grid":
             return self.settings.seed
-        return self.settings.seed + number
+        return trial_seed(self.settings.seed, number)
 
     def within_budget(self, number: int) -> bool:
         """Whether fewer than ``n_trials`` budgeted trials come before trial ``number``: two
@@ -215,6 +218,22 @@ class OptunaSearch:
             )
             self.waiting_said = True
         time.sleep(min(self.settings.heartbeat_interval, 5))
+
+
+def note_other_fixed_settings(study: optuna.Study, fixed: list[str]) -> None:
+    """Say so when the study's earlier trials ran with other fixed settings (another
+    ``trainer.epochs``, say): their values may not compare. The first command's are kept."""
+    before = study.user_attrs.get("fixed_overrides")
+    if before is None:
+        study.set_user_attr("fixed_overrides", fixed)
+    elif set(before) != set(fixed):
+        was = " ".join(sorted(set(before) - set(fixed))) or "nothing more"
+        now = " ".join(sorted(set(fixed) - set(before))) or "nothing more"
+        print(
+            f"note: study {study.study_name} began with {was} where this command has {now}; "
+            "trials run with other settings may not compare",
+            file=sys.stderr,
+        )
 
 
 def consecutive(trials: list[optuna.Trial]) -> Iterator[list[optuna.Trial]]:

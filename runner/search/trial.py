@@ -14,6 +14,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from runner.errors import ConfigError
 from runner.search import OPTUNA_SWEEPER
 from runner.search.study import make_pruner, open_storage, tell
 
@@ -46,7 +47,15 @@ class TrialLink:
 
 def objectives_of(sweeper: dict[str, Any], objective: dict[str, Any]) -> dict[str, str]:
     """``hydra.sweeper.objectives`` (metric -> max | min), or the run's own objective."""
-    return dict(sweeper.get("objectives") or {objective["metric"]: objective["mode"]})
+    objectives = sweeper.get("objectives")
+    if objectives is None:
+        return {objective["metric"]: objective["mode"]}
+    if not isinstance(objectives, dict) or not objectives:
+        raise ConfigError(
+            f"hydra.sweeper.objectives={objectives} should map metrics to max or min, "
+            "e.g. {val/acc: max, wall_time_s: min}"
+        )
+    return {str(metric): str(mode) for metric, mode in objectives.items()}
 
 
 def link_of_job(

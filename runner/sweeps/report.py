@@ -145,7 +145,7 @@ def sweep_table(jobs: Sequence[JobOutcome]) -> Table:
         table.add_column(name, justify="right")
     table.add_column("time", justify="right")
     for rank, job in enumerate(jobs):
-        varying = " ".join(o for o in job.overrides if o not in shared)
+        varying = " ".join(shortened(o) for o in job.overrides if o not in shared)
         status = STATUS_STYLE.get(job.status, "[red]{}[/red]").format(job.status)
         row = [str(job.number), varying, status, show(job.value)]
         row += [show(job.metrics.get(name)) for name in names]
@@ -153,6 +153,19 @@ def sweep_table(jobs: Sequence[JobOutcome]) -> Table:
         best = rank == 0 and job.status == "completed"
         table.add_row(*row, style="bold green" if best else None)
     return table
+
+
+def shortened(override: str) -> str:
+    """``key=value`` with a long number cut to 4 significant digits, for the table (an Optuna
+    trial's ``optim.lr=0.004430375245218269`` reads as ``optim.lr=0.00443``); the summary
+    files keep every digit."""
+    key, equals, value = override.partition("=")
+    if not equals or len(value) <= 8:
+        return override
+    try:
+        return f"{key}={float(value):.4g}"
+    except ValueError:
+        return override
 
 
 def show(value: float | None) -> str:

@@ -29,8 +29,9 @@ class RunnerOptunaConf:
     sampler: str = "tpe"  # tpe | random | grid | cmaes | nsga2
     seed: int | None = None
     pruner: str = "none"  # none | median | hyperband
-    # metric -> max | min; null: the run's objective (objective.metric, objective.mode)
-    objectives: dict[str, str] | None = None
+    # metric -> max | min; null: the run's objective (objective.metric, objective.mode).
+    # Untyped, so that a whole mapping can replace null from the command line.
+    objectives: Any = None
     sampler_options: dict[str, Any] = field(default_factory=dict)
     pruner_options: dict[str, Any] = field(default_factory=dict)
     heartbeat_interval: int = 10  # seconds between a running trial's heartbeats
