@@ -6,6 +6,7 @@ it: the pre-flight check of the overrides, one-line errors, Ctrl-C and SIGTERM, 
 settings only Hydra knows.
 """
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -109,9 +110,23 @@ def stop_as_if_interrupted(signal_number: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def shadowing_optuna_plugin(arguments: list[str]) -> str | None:
+    """Hydra's own Optuna sweeper, left installed by an earlier version, shadows the runner's
+    ``hydra/sweeper=optuna`` (Hydra matches a config to a plugin schema of the same name) and
+    cannot run on the Optuna the runner needs; a search says so in one line."""
+    if not any(a.startswith(("search=", "hydra/sweeper=optuna")) for a in arguments):
+        return None
+    if importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None:
+        return None
+    return (
+        "hydra-optuna-sweeper is installed: it pins optuna<3 and shadows the runner's "
+        "hydra/sweeper=optuna; remove it with: pip uninstall hydra-optuna-sweeper"
+    )
+
+
 def main() -> None:
     """``python -m runner`` and the ``runner`` command."""
-    problem = problem_with(sys.argv[1:], CONF_DIR)
+    problem = shadowing_optuna_plugin(sys.argv[1:]) or problem_with(sys.argv[1:], CONF_DIR)
     if (
         problem is None
         and launched_by_torchrun()
