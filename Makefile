@@ -41,6 +41,7 @@ bench: install
 	$(PY) bench/bench_processes.py
 	$(PY) bench/bench_slurm.py
 	$(PY) bench/bench_search.py
+	$(PY) bench/bench_cli.py
 
 slurm-install: install  ## SLURM, slurmdbd and MariaDB from apt-get, if missing (root)
 	$(PY) -m runner.slurm.cluster install

@@ -17,8 +17,12 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
-"""What torch.distributed's launchers (``torchrun``, the runner's own) set for each worker."""
+from runner.torchrun_env import (  # noqa: F401 (the module's public names)
+    TORCHRUN_VARIABLES,
+    launched_by_torchrun,
+    local_process_count,
+    torchrun_rank,
+)
 
 
 @dataclass(frozen=True)
@@ -104,21 +108,6 @@ def current_processes() -> Processes:
         return ONE_PROCESS
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     return Processes(dist.get_rank(), dist.get_world_size(), local_rank)
-
-
-def launched_by_torchrun() -> bool:
-    """Whether a torch.distributed launcher started this process as one rank of several."""
-    return all(name in os.environ for name in TORCHRUN_VARIABLES)
-
-
-def torchrun_rank() -> int:
-    """This process's rank as its launcher set it (0 outside one)."""
-    return int(os.environ.get("RANK", 0))
-
-
-def local_process_count() -> int:
-    """How many processes of the run the launcher started on this machine."""
-    return int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", 1)))
 
 
 def join_process_group(device_type: str) -> Processes:

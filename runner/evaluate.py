@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from runner.build import build, build_loaders
 from runner.checkpoint import read_checkpoint
 from runner.console import console, summary_table
-from runner.data.distortions import RTS_CANVAS_FACTOR, output_size
+from runner.data.canvas import RTS_CANVAS_FACTOR, output_size
 from runner.data.loader import ImageSet, TensorLoader
 from runner.device import resolve_device, set_determinism
 from runner.errors import CONFIG_ERROR_EXIT_CODE, ConfigError

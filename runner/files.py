@@ -8,8 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-import torch
-
 
 def _replace_atomically(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -34,6 +32,8 @@ def _mode_for_new_files() -> int:
 
 def save_atomically(obj: Any, path: Path) -> None:
     """``torch.save`` to a temporary file beside ``path``, then rename it over ``path``."""
+    import torch  # here, not at the top: the command line reads and writes JSON without it
+
     _replace_atomically(path, lambda file: torch.save(obj, file))
 
 

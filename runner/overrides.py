@@ -47,7 +47,7 @@ def problem_with(arguments: list[str], conf_dir: Path) -> str | None:
     model=gan,stn model.k_disc_steps=2`` fails for ``model=stn`` whatever the order).
     """
     overrides = parse_overrides(arguments)
-    if overrides is None:
+    if not overrides:  # nothing to check, or a syntax error for Hydra to report
         return None
     with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
         loader = GlobalHydra.instance().config_loader()

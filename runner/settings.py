@@ -9,7 +9,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from runner.data.distortions import DISTORTIONS
+from runner.data.canvas import DISTORTIONS
 from runner.device import DEVICE_TYPES
 from runner.errors import ConfigError
 from runner.wandb_run import LOGGER_MODES

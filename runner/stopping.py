@@ -15,8 +15,10 @@ stops); SIGUSR2 asks for a checkpoint and a stop, after which submitit requeues 
 
 import signal
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from runner.distributed import Processes
+if TYPE_CHECKING:
+    from runner.distributed import Processes
 
 
 class Stopped(KeyboardInterrupt):
@@ -39,7 +41,7 @@ class Requests:
     def ask_stop(self, signal_number: int, frame: object = None) -> None:
         self.stop = signal.Signals(signal_number).name
 
-    def due(self, processes: Processes, at_log_boundary: bool) -> tuple[bool, str | None]:
+    def due(self, processes: "Processes", at_log_boundary: bool) -> tuple[bool, str | None]:
         """Whether to checkpoint now, and the signal that asked to stop after it (None: go
         on). Both requests are answered by this: the next call starts afresh.
 

@@ -12,22 +12,31 @@ import shutil
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from runner.console import plain_output
-from runner.data.splits import register_resolvers
-from runner.distributed import launched_by_torchrun, leave_process_group, torchrun_rank
 from runner.errors import CONFIG_ERROR_EXIT_CODE, ConfigError
-from runner.launch import join_torchrun_group
 from runner.overrides import problem_with, without_resume
-from runner.run import run
-from runner.sweeps.job import SweepJob, group_choices, run_sweep_job
+from runner.resolvers import register_resolvers
+from runner.sweeps.job import SweepJob, group_choices
 from runner.sweeps.threads import available_cores, parallel_jobs, threads_per_job
+from runner.torchrun_env import launched_by_torchrun, torchrun_rank
 
-__all__ = ["CONF_DIR", "main", "run"]
+__all__ = ["CONF_DIR", "main", "run"]  # noqa: F822 (run: see __getattr__)
+
+
+def __getattr__(name: str) -> Any:
+    """``from runner.train import run``, the Python API, without importing torch before a job
+    needs it: ``--help``, ``--cfg`` and one-line errors answer without it."""
+    if name == "run":
+        from runner.run import run
+
+        return run
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 PLUGINS_DIR = Path(__file__).resolve().parent / "plugins"
@@ -75,11 +84,18 @@ def fill_in_from_hydra(cfg: DictConfig) -> None:
         if cfg.device.threads is None:
             cfg.device.threads = threads_per_job(launcher)
     if parallel_jobs(launcher, available_cores()) > 1:
+        from runner.console import plain_output
+
         plain_output()  # jobs side by side: lines, not live progress bars over each other
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def _hydra_job(cfg: DictConfig) -> float | None:
+    from runner.distributed import leave_process_group
+    from runner.launch import join_torchrun_group
+    from runner.run import run
+    from runner.sweeps.job import run_sweep_job
+
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     fill_in_from_hydra(cfg)
     job = SweepJob.current()

@@ -1,6 +1,7 @@
 """The command line end to end: what a user types, what lands in the run directory."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -178,3 +179,16 @@ def test_each_job_of_a_sweep_is_its_own_wandb_run_grouped_by_the_sweep(cli, tmp_
     assert "optim=adam" in runs[0].tags and "optim=sgd" in runs[1].tags
     assert runs[0].config["optim"]["_target_"] != runs[1].config["optim"]["_target_"]
     assert all(run.exit_code == 0 for run in runs)
+
+
+@pytest.mark.parametrize(
+    "arguments", [["--help"], ["--cfg", "job"], ["--info"], ["model=stm"], ["trainer.epoch=3"]]
+)
+def test_the_command_line_answers_without_importing_torch(arguments):
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "runner", *arguments],
+        capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    assert imported & {"torch", "torchvision", "wandb", "optuna"} == set()
+    assert "runner.train" in imported

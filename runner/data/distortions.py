@@ -41,13 +41,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-DISTORTIONS: tuple[str, ...] = ("none", "rotated", "rts", "projective", "elastic")
+from runner.data.canvas import (  # noqa: F401 (the module's public names)
+    DISTORTIONS,
+    RTS_CANVAS_FACTOR,
+    check_kind,
+    output_size,
+)
 
 ROTATED_MAX_ANGLE = 90.0  # degrees, either way
 
 RTS_MAX_ANGLE = 45.0  # degrees, either way
 RTS_SCALE_RANGE = (0.7, 1.2)
-RTS_CANVAS_FACTOR = 1.5  # canvas side / image side: the paper's 42x42 canvas for 28x28 digits
 RTS_MARGIN = 1.0  # pixels kept free of ink along each side of the canvas
 
 PROJECTIVE_SCALE_RANGE = (0.75, 1.0)
@@ -69,14 +73,6 @@ _OUTSIDE = 3.0
 # --- Public entry points -----------------------------------------------------------------------
 
 
-def output_size(kind: str, image_size: int) -> int:
-    """Side of the images ``distort(images, kind, ...)`` returns for ``image_size`` inputs."""
-    _check_kind(kind)
-    if kind == "rts":
-        return round(image_size * RTS_CANVAS_FACTOR)
-    return image_size
-
-
 def distort(images: Tensor, kind: str, seed: int, *, chunk_size: int = 10_000) -> Tensor:
     """Return the ``kind`` distortion of uint8 ``images`` [N, C, H, H], on their device.
 
@@ -84,7 +80,7 @@ def distort(images: Tensor, kind: str, seed: int, *, chunk_size: int = 10_000) -
     seed give the same result whatever the device (up to floating-point differences between
     devices) and whatever ``chunk_size``, the number of images warped at once.
     """
-    _check_kind(kind)
+    check_kind(kind)
     _check_images(images)
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be positive, got {chunk_size}")
@@ -338,11 +334,6 @@ _WARP = {
 
 
 # --- Geometry helpers --------------------------------------------------------------------------
-
-
-def _check_kind(kind: str) -> None:
-    if kind not in DISTORTIONS:
-        raise ValueError(f"unknown distortion {kind!r}; choose one of: {', '.join(DISTORTIONS)}")
 
 
 def _check_images(images: Tensor) -> None:

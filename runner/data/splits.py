@@ -11,10 +11,9 @@ images an uninterrupted one would have.
 from dataclasses import dataclass
 
 import torch
-from omegaconf import OmegaConf
 from torch import Tensor
 
-from runner.data.distortions import DISTORTIONS, distort, output_size
+from runner.data.distortions import distort
 from runner.data.loader import EpochImages, ImageSet
 from runner.errors import ConfigError
 
@@ -75,13 +74,3 @@ def epoch_distortion(kind: str, distortion_seed: int) -> EpochImages:
         return distort(images, kind, split_seed(distortion_seed, "train", epoch))
 
     return images_for_epoch
-
-
-def distorted_size(kind: str, image_size: int) -> int:
-    """``${distorted_size:${data.distortion},28}`` in ``conf/data/``: the side of the images
-    a model receives, so ``data.distortion=rts`` gives 42×42 models without other edits."""
-    return output_size(kind, image_size) if kind in DISTORTIONS else image_size
-
-
-def register_resolvers() -> None:
-    OmegaConf.register_new_resolver("distorted_size", distorted_size, replace=True)

@@ -18,7 +18,6 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from runner.errors import ConfigError, describe_error
 from runner.files import read_json
 from runner.overrides import without_resume
-from runner.run import run
 from runner.search import OPTUNA_SWEEPER
 from runner.stopping import Stopped
 from runner.summary import write_summary
@@ -132,6 +131,8 @@ def run_sweep_job(cfg: DictConfig, run_dir: Path, job: SweepJob) -> float | None
 
 
 def run_recording_failure(cfg: DictConfig, run_dir: Path, job: SweepJob) -> float | None:
+    from runner.run import run
+
     try:
         return run(cfg, run_dir)
     except Stopped:  # on a cluster's signal, to be requeued: the launcher says so
