@@ -154,6 +154,12 @@ def main() -> None:
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(CONFIG_ERROR_EXIT_CODE)
+    if any(a in ("--help", "-h") for a in sys.argv[1:]):
+        from runner.cli_help import app_help
+
+        overrides = [a for a in sys.argv[1:] if not a.startswith("-")]
+        print(app_help(CONF_DIR, overrides, resolve="--resolve" in sys.argv))
+        return
     signal.signal(signal.SIGTERM, stop_as_if_interrupted)
     if torchrun_rank() > 0:  # rank 0 alone writes the run directory; Hydra writes nothing here
         sys.argv += RANK_WRITES_NOTHING

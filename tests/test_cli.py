@@ -192,3 +192,14 @@ def test_the_command_line_answers_without_importing_torch(arguments):
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
     assert imported & {"torch", "torchvision", "wandb", "optuna"} == set()
     assert "runner.train" in imported
+
+
+def test_help_shows_the_config_of_the_overrides_given():
+    result = run_cli("model=gan", "optim.lr=0.001", "--help")
+    assert result.returncode == 0, result.stderr
+    assert "_target_: experiments.gan.GAN" in result.stdout and "lr: 0.001" in result.stdout
+    assert "== Config groups (choose one option each, e.g. optim=adam) ==" in result.stdout
+    refused = run_cli("model=stm", "--help")
+    assert refused.returncode == 2 and refused.stderr.startswith(
+        "error: model=stm is not an option"
+    )
