@@ -88,9 +88,8 @@ def summarise(study: optuna.Study, settings: StudySettings) -> dict[str, Any]:
 
 
 def save_plots(study: optuna.Study, settings: StudySettings, sweep_dir: Path) -> dict[str, Path]:
-    """The optimisation history (one objective) or the Pareto front (several), as PNG."""
-    if not any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
-        return {}
+    """The optimisation history (one objective) or the Pareto front (several), as PNG; call
+    it once the study has a completed trial."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -139,7 +138,8 @@ def report_results(
 ) -> dict[str, Any]:
     """Print, write and log what the search found; return it."""
     results = summarise(study, settings)
-    plots = save_plots(study, settings, sweep_dir)
+    completed = "best_trial" in results or "pareto_front" in results
+    plots = save_plots(study, settings, sweep_dir) if completed else {}
     results["plots"] = {name: str(path) for name, path in plots.items()}
     text = OmegaConf.to_yaml(OmegaConf.create(finite(results)))
     write_text_atomically(text, sweep_dir / RESULTS_FILE)

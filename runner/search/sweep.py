@@ -10,6 +10,7 @@ killed) is failed and its parameters queued again by whichever worker notices fi
 running, so the one that ends last has seen the whole study.
 """
 
+import math
 import sys
 import threading
 import time
@@ -117,7 +118,7 @@ class OptunaSearch:
             )
         n_trials = budget.n_trials
         if settings.sampler == "grid":
-            n_trials = min(n_trials, grid_size(grid_of(self.space)))
+            n_trials = min(n_trials, math.prod(map(len, grid_of(self.space).values())))
         self.n_trials, self.n_jobs = n_trials, budget.n_jobs
         sampler = make_sampler(settings, settings.seed, self.space)  # its options, checked first
         self.study = open_study(settings, self.space, on_stale=on_stale_trial)
@@ -247,13 +248,6 @@ def consecutive(trials: list[optuna.Trial]) -> Iterator[list[optuna.Trial]]:
         batch.append(trial)
     if batch:
         yield batch
-
-
-def grid_size(grid: dict[str, list[Any]]) -> int:
-    size = 1
-    for values in grid.values():
-        size *= len(values)
-    return size
 
 
 def run_search(

@@ -15,7 +15,6 @@ import optuna
 from optuna.trial import TrialState
 
 from runner.errors import ConfigError
-from runner.search import OPTUNA_SWEEPER
 from runner.search.study import make_pruner, open_storage, tell
 
 
@@ -58,13 +57,9 @@ def objectives_of(sweeper: dict[str, Any], objective: dict[str, Any]) -> dict[st
     return {str(metric): str(mode) for metric, mode in objectives.items()}
 
 
-def link_of_job(
-    sweeper: dict[str, Any], objective: dict[str, Any], number: int
-) -> TrialLink | None:
-    """The trial of job ``number`` when ``sweeper`` (``hydra.sweeper``) is the runner's Optuna
-    sweeper; None under any other sweeper."""
-    if sweeper.get("_target_") != OPTUNA_SWEEPER:
-        return None
+def link_of_job(sweeper: dict[str, Any], objective: dict[str, Any], number: int) -> TrialLink:
+    """The trial of job ``number`` of a search by the runner's Optuna sweeper (``sweeper``:
+    its ``hydra.sweeper`` settings)."""
     return TrialLink(
         storage=sweeper["storage"],
         study_name=sweeper["study_name"],
