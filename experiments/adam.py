@@ -4,13 +4,18 @@ Adam keeps exponential moving averages of the gradient (m) and of its square (v)
 their bias towards zero (they start at zero), and steps by α·m̂/(√v̂ + ε) (Algorithm 1).
 AdaMax replaces the second moment by an exponentially weighted infinity norm u (§7.1).
 
-Each optimizer has two interchangeable paths:
+Each optimizer has three interchangeable paths, tested to agree to float rounding:
 
-* a reference path that updates one tensor at a time and reads like the paper, line by line;
-* a multi-tensor path (the default) that applies the same update to all the parameters of a
-  group at once with ``torch._foreach_*`` kernels, for speed. It uses the reordering that the
-  paper itself suggests at the end of §2 (α_t = α·√(1−β2^t)/(1−β1^t), ε̂ = ε·√(1−β2^t)), which
-  is the same update up to float rounding.
+* a reference path (``foreach=False``) that updates one tensor at a time and reads like the
+  paper, line by line;
+* a multi-tensor path (``foreach=True``) that applies the same update to all the parameters
+  of a group at once with ``torch._foreach_*`` kernels. It uses the reordering that the paper
+  itself suggests at the end of §2 (α_t = α·√(1−β2^t)/(1−β1^t), ε̂ = ε·√(1−β2^t));
+* a fused path (``fused=True``) that does the whole update in one pass over memory
+  (``experiments/adam_fused.py``): torch's fused Adam kernel, which computes exactly
+  Algorithm 1, and a compiled AdaMax. It is Adam's default wherever it applies (floating
+  point parameters on the CPU or a CUDA GPU); AdaMax's compiled path is asked for, since its
+  first step compiles for a few seconds.
 
 The step counter t is kept per parameter as a Python int, so the bias corrections are plain
 floats computed on the host (no device synchronisation), and the optimizer's state is nothing
@@ -18,14 +23,19 @@ but tensors and numbers: it survives ``torch.save`` / ``torch.load(weights_only=
 """
 
 import math
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
+from experiments.adam_fused import (
+    adam_fused,
+    adamax_compiled,
+    check_fused_supports,
+    fused_kernel_supports,
+)
 from experiments.checks import check_positive, check_sizes
 from experiments.classifier import Classifier
 
@@ -55,9 +65,10 @@ def check_settings(
     return float(betas[0]), float(betas[1])
 
 
-@dataclass(frozen=True)
-class Hyperparameters:
-    """One parameter group's settings, as the update rules read them (α is ``lr``)."""
+class Hyperparameters(NamedTuple):
+    """One parameter group's settings, as the update rules read them (α is ``lr``).
+
+    In the order the fused paths take them, so that ``*h`` passes them on."""
 
     lr: float
     beta1: float
@@ -80,10 +91,12 @@ class _MomentOptimizer(Optimizer):
     """What Adam and AdaMax share: checked settings, lazy state, and the choice of path.
 
     State per parameter: ``step`` (int t), ``m`` (first moment), and the second statistic
-    named by ``second`` (``v`` for Adam, ``u`` for AdaMax).
+    named by ``second`` (``v`` for Adam, ``u`` for AdaMax). It is the same on every path.
     """
 
     second: str
+    fused_by_default: bool
+    """Whether ``fused=None`` takes the fused path where the parameters allow it."""
 
     def __init__(
         self,
@@ -95,7 +108,10 @@ class _MomentOptimizer(Optimizer):
         bias_correction: bool,
         maximize: bool,
         foreach: bool | None,
+        fused: bool | None,
     ) -> None:
+        if fused and foreach is not None:
+            raise ValueError("optim.fused=true needs optim.foreach=null: they choose one path each")
         defaults = {
             "lr": lr,
             "betas": check_settings(lr, betas, eps, weight_decay),
@@ -104,6 +120,7 @@ class _MomentOptimizer(Optimizer):
             "bias_correction": bias_correction,
             "maximize": maximize,
             "foreach": foreach,
+            "fused": fused,
         }
         super().__init__(params, defaults)
 
@@ -123,11 +140,12 @@ class _MomentOptimizer(Optimizer):
         """
         params, grads, firsts, seconds, steps = [], [], [], [], []
         for p in group["params"]:
-            if p.grad is None:
+            grad = p.grad
+            if grad is None:
                 continue
-            if p.grad.is_sparse:
+            if grad.is_sparse:
                 raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
-            if torch.is_complex(p):
+            if p.is_complex():
                 raise RuntimeError(f"{type(self).__name__} does not support complex parameters")
             state = self.state[p]
             if not state:
@@ -136,7 +154,7 @@ class _MomentOptimizer(Optimizer):
                 state[self.second] = torch.zeros_like(p, memory_format=torch.preserve_format)
             state["step"] += 1
             params.append(p)
-            grads.append(p.grad)
+            grads.append(grad)
             firsts.append(state["m"])
             seconds.append(state[self.second])
             steps.append(state["step"])
@@ -156,12 +174,32 @@ class _MomentOptimizer(Optimizer):
             params, grads, firsts, seconds, steps = self._gather(group)
             if not params:
                 continue
-            update = self._reference if group["foreach"] is False else self._multi_tensor
-            update(params, grads, firsts, seconds, steps, Hyperparameters.of(group))
+            h = Hyperparameters.of(group)
+            if group["foreach"] is False:
+                self._reference(params, grads, firsts, seconds, steps, h)
+                continue
+            for device, dtype, *lists in _by_device_and_dtype(
+                params, grads, firsts, seconds, steps
+            ):
+                self._kernels(group, device, dtype)(*lists, h)
         return loss
+
+    def _kernels(
+        self, group: dict[str, Any], device: torch.device, dtype: torch.dtype
+    ) -> Callable[..., None]:
+        """The fused or the multi-tensor update, as ``group``'s settings choose for tensors
+        on ``device`` of ``dtype``."""
+        if group["fused"]:
+            check_fused_supports(type(self).__name__, device, dtype)
+            return self._fused
+        neither_asked = group["fused"] is None and group["foreach"] is None
+        if neither_asked and self.fused_by_default and fused_kernel_supports(device, dtype):
+            return self._fused
+        return self._multi_tensor
 
     _reference: Callable[..., None]
     _multi_tensor: Callable[..., None]
+    _fused: Callable[..., None]
 
 
 class Adam(_MomentOptimizer):
@@ -176,10 +214,14 @@ class Adam(_MomentOptimizer):
             before the moments see it (as ``torch.optim.Adam``, not the decoupled AdamW).
         bias_correction: divide the moments by (1 − β^t). ``False`` is the ablation of §6.4.
         maximize: ascend the objective instead of descending it.
-        foreach: ``None`` or ``True`` for the multi-tensor path, ``False`` for the reference.
+        foreach: ``False`` for the per-tensor reference path, ``True`` for the multi-tensor
+            path; ``None`` lets ``fused`` choose.
+        fused: ``True`` for the fused path; ``None`` (default) takes it where torch's fused
+            kernel supports the parameters, and the multi-tensor path elsewhere.
     """
 
     second = "v"
+    fused_by_default = True
 
     def __init__(
         self,
@@ -191,8 +233,11 @@ class Adam(_MomentOptimizer):
         bias_correction: bool = True,
         maximize: bool = False,
         foreach: bool | None = None,
+        fused: bool | None = None,
     ) -> None:
-        super().__init__(params, lr, betas, eps, weight_decay, bias_correction, maximize, foreach)
+        super().__init__(
+            params, lr, betas, eps, weight_decay, bias_correction, maximize, foreach, fused
+        )
 
     @staticmethod
     def _reference(
@@ -243,15 +288,26 @@ class Adam(_MomentOptimizer):
                 (1 - h.beta1**t, math.sqrt(1 - h.beta2**t)) if h.bias_correction else (1.0, 1.0)
             )
             scalars[t] = (-h.lr * c2 / c1, h.eps * c2)
-        for theta, g, m, v, t in _by_device_and_dtype(params, grads, ms, vs, steps):
-            g = _effective_gradient(theta, g, h.weight_decay, h.maximize)
-            torch._foreach_lerp_(m, g, 1 - h.beta1)
-            torch._foreach_mul_(v, h.beta2)
-            torch._foreach_addcmul_(v, g, g, 1 - h.beta2)
-            del g
-            denominator = torch._foreach_sqrt(v)
-            torch._foreach_add_(denominator, [scalars[s][1] for s in t])
-            torch._foreach_addcdiv_(theta, m, denominator, [scalars[s][0] for s in t])
+        g = _effective_gradient(params, grads, h.weight_decay, h.maximize)
+        torch._foreach_lerp_(ms, g, 1 - h.beta1)
+        torch._foreach_mul_(vs, h.beta2)
+        torch._foreach_addcmul_(vs, g, g, 1 - h.beta2)
+        del g
+        denominator = torch._foreach_sqrt(vs)
+        torch._foreach_add_(denominator, [scalars[t][1] for t in steps])
+        torch._foreach_addcdiv_(params, ms, denominator, [scalars[t][0] for t in steps])
+
+    @staticmethod
+    def _fused(
+        params: list[Tensor],
+        grads: list[Tensor],
+        ms: list[Tensor],
+        vs: list[Tensor],
+        steps: list[int],
+        h: Hyperparameters,
+    ) -> None:
+        """The same update in torch's fused kernel."""
+        adam_fused(params, grads, ms, vs, steps, *h)
 
 
 class AdaMax(_MomentOptimizer):
@@ -261,10 +317,13 @@ class AdaMax(_MomentOptimizer):
     no ε here; it is added to |g_t| as ``torch.optim.Adamax`` does, so that a parameter whose
     gradients have all been zero takes a zero step rather than 0/0.
 
-    Args: as :class:`Adam`, with the paper's AdaMax default stepsize α = 0.002.
+    Args: as :class:`Adam`, with the paper's AdaMax default stepsize α = 0.002, except that
+    ``fused=True`` compiles the update with torch.compile on the first step, so ``None``
+    takes the multi-tensor path.
     """
 
     second = "u"
+    fused_by_default = False
 
     def __init__(
         self,
@@ -276,8 +335,11 @@ class AdaMax(_MomentOptimizer):
         bias_correction: bool = True,
         maximize: bool = False,
         foreach: bool | None = None,
+        fused: bool | None = None,
     ) -> None:
-        super().__init__(params, lr, betas, eps, weight_decay, bias_correction, maximize, foreach)
+        super().__init__(
+            params, lr, betas, eps, weight_decay, bias_correction, maximize, foreach, fused
+        )
 
     @staticmethod
     def _reference(
@@ -316,15 +378,26 @@ class AdaMax(_MomentOptimizer):
         step_sizes = {
             t: -h.lr / (1 - h.beta1**t) if h.bias_correction else -h.lr for t in set(steps)
         }
-        for theta, g, m, u, t in _by_device_and_dtype(params, grads, ms, us, steps):
-            g = _effective_gradient(theta, g, h.weight_decay, h.maximize)
-            torch._foreach_lerp_(m, g, 1 - h.beta1)
-            torch._foreach_mul_(u, h.beta2)
-            g = torch._foreach_abs(g)
-            torch._foreach_add_(g, h.eps)
-            torch._foreach_maximum_(u, g)
-            del g
-            torch._foreach_addcdiv_(theta, m, u, [step_sizes[s] for s in t])
+        g = _effective_gradient(params, grads, h.weight_decay, h.maximize)
+        torch._foreach_lerp_(ms, g, 1 - h.beta1)
+        torch._foreach_mul_(us, h.beta2)
+        g = torch._foreach_abs(g)
+        torch._foreach_add_(g, h.eps)
+        torch._foreach_maximum_(us, g)
+        del g
+        torch._foreach_addcdiv_(params, ms, us, [step_sizes[t] for t in steps])
+
+    @staticmethod
+    def _fused(
+        params: list[Tensor],
+        grads: list[Tensor],
+        ms: list[Tensor],
+        us: list[Tensor],
+        steps: list[int],
+        h: Hyperparameters,
+    ) -> None:
+        """The same update compiled into one kernel."""
+        adamax_compiled(params, grads, ms, us, steps, *h)
 
 
 def _effective_gradient(
@@ -340,18 +413,23 @@ def _effective_gradient(
     return grads
 
 
-def _by_device_and_dtype(params: list[Tensor], *rest: list[Any]) -> list[tuple[list[Any], ...]]:
-    """Split parallel lists into runs whose parameters share a device and dtype.
+def _by_device_and_dtype(
+    params: list[Tensor],
+    grads: list[Tensor],
+    firsts: list[Tensor],
+    seconds: list[Tensor],
+    steps: list[int],
+) -> Iterator[tuple[Any, ...]]:
+    """(device, dtype, params, grads, firsts, seconds, steps) for each run of parameters
+    that share a device and dtype: one kernel call takes tensors of one device and dtype.
 
-    ``torch._foreach_*`` kernels need their tensors on one device with one dtype.
+    torch.optim's own grouping helper (in C++), since it runs at every step.
     """
-    groups: dict[tuple[torch.device, torch.dtype], tuple[list[Any], ...]] = {}
-    for i, p in enumerate(params):
-        lists = groups.setdefault((p.device, p.dtype), tuple([] for _ in range(1 + len(rest))))
-        lists[0].append(p)
-        for column, values in zip(lists[1:], rest, strict=True):
-            column.append(values[i])
-    return list(groups.values())
+    grouped = torch.utils._foreach_utils._group_tensors_by_device_and_dtype(
+        [params, grads, firsts, seconds], with_indices=True
+    )
+    for (device, dtype), (lists, indices) in grouped.items():
+        yield device, dtype, *lists, [steps[i] for i in indices]
 
 
 # The models of the paper's §6 experiments, on which the optimizers are compared.

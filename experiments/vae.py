@@ -134,8 +134,11 @@ class VAE(Experiment):
     data. With ``"none"`` intensities are used as they are, and the "likelihoods" are only
     cross-entropies: comparable among models, but not log-probabilities of anything.
 
-    ``importance_batch_size`` bounds how many (image, sample) pairs the importance-sampled
-    log-likelihood decodes at once.
+    The importance-sampled log-likelihood uses K = ``importance_samples`` on the test set and
+    K = ``val_importance_samples`` (at most ``importance_samples``; None: the same) at the
+    validations during training: its cost grows with K, and with K = 100 it is most of a small
+    model's training time, while the validations need it only as a curve (the objective is the
+    ELBO). ``importance_batch_size`` bounds how many (image, sample) pairs it decodes at once.
     """
 
     training_metrics = ("loss", "elbo", "kl", "reconstruction")
@@ -151,12 +154,15 @@ class VAE(Experiment):
         binarize: str = "dynamic",
         importance_samples: int = 100,
         importance_batch_size: int = 10_000,
+        val_importance_samples: int | None = None,
     ) -> None:
         super().__init__()
         check_positive(
             in_channels=in_channels, image_size=image_size, latent_dim=latent_dim,
             importance_samples=importance_samples, importance_batch_size=importance_batch_size,
         )  # fmt: skip
+        if val_importance_samples is not None:
+            check_positive(val_importance_samples=val_importance_samples)
         hidden_sizes = check_sizes("hidden_sizes", hidden_sizes)
         if not isinstance(activation, str) or activation not in ACTIVATIONS:
             raise ValueError(f"model.activation must be relu, tanh or softplus, got {activation!r}")
@@ -169,6 +175,9 @@ class VAE(Experiment):
         self.latent_dim = latent_dim
         self.binarize = binarize
         self.importance_samples = importance_samples
+        self.val_importance_samples = min(
+            val_importance_samples or importance_samples, importance_samples
+        )
         self.importance_batch_size = importance_batch_size
         # The same prior draws every time the figures are made, carried by checkpoints.
         figure_rng = torch.Generator().manual_seed(FIGURE_NOISE_SEED)
@@ -204,13 +213,15 @@ class VAE(Experiment):
 
     def evaluate(self, batches: Iterable[Batch], split: str) -> dict[str, float]:
         """Mean ``elbo``, ``kl``, ``reconstruction`` and importance-sampled ``log_likelihood``
-        (K = ``importance_samples``), all on the same binarisation of each image."""
+        (K = ``val_importance_samples`` on ``"val"``, else ``importance_samples``), all on
+        the same binarisation of each image."""
+        k = self.val_importance_samples if split == "val" else self.importance_samples
 
         def measure(batch: Batch) -> dict[str, Tensor]:
             x = self.observe(batch[0])
             reconstruction, kl = self.elbo_terms(x)
             log_likelihood = importance_sampled_log_likelihood(
-                self, x, self.importance_samples, self.importance_batch_size
+                self, x, k, self.importance_batch_size
             )
             return {
                 "elbo": (reconstruction - kl).sum(),

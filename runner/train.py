@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from runner.errors import CONFIG_ERROR_EXIT_CODE, ConfigError
 from runner.overrides import problem_with, without_resume
 from runner.resolvers import register_resolvers
+from runner.startup import mark_job_start
 from runner.sweeps.job import SweepJob, group_choices
 from runner.sweeps.threads import available_cores, parallel_jobs, threads_per_job
 from runner.torchrun_env import launched_by_torchrun, torchrun_rank
@@ -91,6 +92,7 @@ def fill_in_from_hydra(cfg: DictConfig) -> None:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def _hydra_job(cfg: DictConfig) -> float | None:
+    mark_job_start()
     from runner.distributed import leave_process_group
     from runner.launch import join_torchrun_group
     from runner.run import run

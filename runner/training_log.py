@@ -9,6 +9,7 @@ from torch import Tensor
 from runner.console import TrainingProgress
 from runner.metrics import RunningMeans
 from runner.run_log import RunLog
+from runner.startup import seconds_since_job_start
 from runner.state import TrainState
 
 
@@ -22,7 +23,9 @@ class TrainingLog:
     so that a checkpoint carries them.
 
     With ``first_step_compiles``, the session's first step, in which ``torch.compile``
-    compiles, is timed on its own (``perf/compile_s``) and left out of the throughput.
+    compiles, is timed on its own (``perf/compile_s``) and left out of the throughput. In a
+    job started from the command line, the first record also gives the seconds from the
+    job's start to the end of its first step (``perf/startup_s``, see runner.startup).
     """
 
     def __init__(
@@ -37,6 +40,8 @@ class TrainingLog:
         self.progress = progress
         self.learning_rates = learning_rates
         self.compile_s: float | None = None
+        self.startup_s: float | None = None
+        self.first_step = True
         self.timing_first_step = first_step_compiles
         self.window = window
         self.restart_clock()
@@ -44,6 +49,9 @@ class TrainingLog:
     def add(self, metrics: dict[str, Tensor], samples: int) -> None:
         self.window.add(metrics)
         self.progress.advance()
+        if self.first_step:
+            self.first_step = False
+            self.startup_s = seconds_since_job_start()
         if self.timing_first_step:
             self.timing_first_step = False
             self.compile_s = time.perf_counter() - self.started
@@ -72,6 +80,8 @@ class TrainingLog:
         timing = {} if speed is None else {"perf/samples_per_s": speed}
         if self.compile_s is not None:
             timing["perf/compile_s"], self.compile_s = self.compile_s, None
+        if self.startup_s is not None:
+            timing["perf/startup_s"], self.startup_s = self.startup_s, None
         self.log.log(values | timing, step=state.step, epoch=state.epoch)
         self.progress.show(values, speed)
         raise_if_diverged(values, state.step)

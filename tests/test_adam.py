@@ -20,6 +20,34 @@ from experiments.adam import Adam, AdaMax
 
 Optim = type[Adam] | type[AdaMax]
 
+PATHS = {  # the settings that choose each path
+    "reference": {"foreach": False},
+    "multi_tensor": {"foreach": True},
+    "fused": {"fused": True},
+}
+ADAM_PATHS = list(PATHS)
+CHEAP_PATHS = ["reference", "multi_tensor"]
+"""AdaMax's fused path compiles (seconds for each new shape or setting), so the tests that
+vary shapes and settings run it in the slow suite, and one test below in the default one."""
+
+
+def optim_paths(resumed: bool = False) -> list:
+    """(optimizer, path) pairs: all of Adam's, AdaMax's compiled one marked slow.
+
+    ``resumed``: (optimizer, path, path resumed on) triples instead.
+    """
+    combinations = [(path,) for path in PATHS]
+    if resumed:
+        combinations = [(path, other) for path in PATHS for other in PATHS]
+    pairs = []
+    for optim in (Adam, AdaMax):
+        for paths in combinations:
+            slow = optim is AdaMax and "fused" in paths
+            marks = [pytest.mark.slow] if slow else []
+            name = "-".join([optim.__name__, *paths])
+            pairs.append(pytest.param(optim, *paths, id=name, marks=marks))
+    return pairs
+
 # ----------------------------------------------------------------------------- helpers
 
 
@@ -117,25 +145,22 @@ def cast(params: list[Tensor], grads: list[list[Tensor]], dtype: torch.dtype) ->
 
 
 @pytest.mark.parametrize("model", ["mlp", "conv", "mixed"])
-@pytest.mark.parametrize("optim", [Adam, AdaMax])
+@pytest.mark.parametrize(("optim", "path"), optim_paths())
 @pytest.mark.parametrize("weight_decay", [0.0, 0.01])
-@pytest.mark.parametrize("foreach", [True, False])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_matches_torch_over_100_steps(
-    model: str, optim: Optim, weight_decay: float, foreach: bool, dtype: torch.dtype
+    model: str, optim: Optim, path: str, weight_decay: float, dtype: torch.dtype
 ) -> None:
     params = list(make_model(model).parameters())
     params, grads = cast(params, gradient_sequence(params, 100, seed=1), dtype)
-    settings = {"weight_decay": weight_decay, "foreach": foreach}
-    ours = run(lambda ps: optim(ps, **settings), params, grads)
-    theirs = run(lambda ps: TORCH[optim](ps, **settings), params, grads)
+    ours = run(lambda ps: optim(ps, weight_decay=weight_decay, **PATHS[path]), params, grads)
+    theirs = run(lambda ps: TORCH[optim](ps, weight_decay=weight_decay), params, grads)
     for a, b in zip(ours, theirs, strict=True):
         torch.testing.assert_close(a, b, **TOLERANCE[a.dtype])
 
 
-@pytest.mark.parametrize("optim", [Adam, AdaMax])
-@pytest.mark.parametrize("foreach", [True, False])
-def test_matches_torch_with_gaps_groups_and_maximize(optim: Optim, foreach: bool) -> None:
+@pytest.mark.parametrize(("optim", "path"), optim_paths())
+def test_matches_torch_with_gaps_groups_and_maximize(optim: Optim, path: str) -> None:
     """Parameters that miss some gradients (their step counts drift apart), two groups with
     their own settings, and maximisation."""
     params = list(make_model("mixed").parameters())
@@ -148,20 +173,20 @@ def test_matches_torch_with_gaps_groups_and_maximize(optim: Optim, foreach: bool
     def groups(ps: list[Tensor]) -> list[dict]:
         return [{"params": ps[:3], "lr": 3e-3, "betas": (0.8, 0.99)}, {"params": ps[3:]}]
 
-    settings = {"weight_decay": 0.05, "maximize": True, "foreach": foreach}
-    ours = run(lambda ps: optim(groups(ps), **settings), params, grads)
+    settings = {"weight_decay": 0.05, "maximize": True}
+    ours = run(lambda ps: optim(groups(ps), **settings, **PATHS[path]), params, grads)
     theirs = run(lambda ps: TORCH[optim](groups(ps), **settings), params, grads)
     for a, b in zip(ours, theirs, strict=True):
         torch.testing.assert_close(a, b, **TOLERANCE[a.dtype])
 
 
-@pytest.mark.parametrize("optim", [Adam, AdaMax])
+@pytest.mark.parametrize(("optim", "path"), optim_paths())
 @pytest.mark.parametrize("bias_correction", [True, False])
 @pytest.mark.parametrize("weight_decay", [0.0, 0.1])
-def test_multi_tensor_path_agrees_with_reference(
-    optim: Optim, bias_correction: bool, weight_decay: float
+def test_fast_paths_agree_with_reference(
+    optim: Optim, path: str, bias_correction: bool, weight_decay: float
 ) -> None:
-    """Including float64 and float32 parameters in one group (two foreach groups)."""
+    """Including float64 and float32 parameters in one group (two groups of kernels)."""
     params = list(make_model("conv").parameters()) + list(make_model("mixed").parameters())
     params = [p.double() if i % 2 else p for i, p in enumerate(params)]
     grads = [
@@ -169,9 +194,39 @@ def test_multi_tensor_path_agrees_with_reference(
         for step in gradient_sequence(params, 100, 3)
     ]
     settings = {"weight_decay": weight_decay, "bias_correction": bias_correction}
-    fast = run(lambda ps: optim(ps, foreach=True, **settings), params, grads)
-    reference = run(lambda ps: optim(ps, foreach=False, **settings), params, grads)
+    fast = run(lambda ps: optim(ps, **PATHS[path], **settings), params, grads)
+    reference = run(lambda ps: optim(ps, **PATHS["reference"], **settings), params, grads)
     for a, b in zip(fast, reference, strict=True):
+        torch.testing.assert_close(a, b, **TOLERANCE[a.dtype])
+
+
+def test_compiled_adamax_agrees_with_reference_and_compiles_once() -> None:
+    """100 float32 steps under a learning rate that changes every step: one compilation,
+    and the result of the reference path to 1e-6."""
+    from torch._dynamo.utils import counters
+
+    params = list(make_model("conv").parameters())
+    grads = gradient_sequence(params, 100, seed=5)
+
+    def scheduled(path: str) -> Callable[[list[Tensor]], torch.optim.Optimizer]:
+        def make(ps: list[Tensor]) -> torch.optim.Optimizer:
+            optimizer = AdaMax(ps, weight_decay=0.01, **PATHS[path])
+            original = optimizer.step
+
+            def step() -> None:  # a learning rate that decays with every step
+                original()
+                optimizer.param_groups[0]["lr"] *= 0.99
+
+            optimizer.step = step  # type: ignore[method-assign]
+            return optimizer
+
+        return make
+
+    graphs_before = counters["stats"]["unique_graphs"]
+    compiled = run(scheduled("fused"), params, grads)
+    assert counters["stats"]["unique_graphs"] - graphs_before == 1
+    reference = run(scheduled("reference"), params, grads)
+    for a, b in zip(compiled, reference, strict=True):
         torch.testing.assert_close(a, b, **TOLERANCE[a.dtype])
 
 
@@ -185,12 +240,12 @@ BETAS = [(0.9, 0.999), (0.5, 0.9), (0.0, 0.99), (0.99, 0.9999)]
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("scale", SCALES)
 @pytest.mark.parametrize("betas", BETAS)
-@pytest.mark.parametrize("foreach", [True, False])
+@pytest.mark.parametrize("path", ADAM_PATHS)
 def test_first_step_with_bias_correction_is_alpha(
-    seed: int, scale: float, betas: tuple[float, float], foreach: bool
+    seed: int, scale: float, betas: tuple[float, float], path: str
 ) -> None:
     g = scale * torch.randn(1, 1000, generator=torch.Generator().manual_seed(seed))
-    delta = step_sizes(Adam, g, lr=1e-3, betas=betas, eps=0.0, foreach=foreach)
+    delta = step_sizes(Adam, g, lr=1e-3, betas=betas, eps=0.0, **PATHS[path])
     torch.testing.assert_close(delta, torch.full_like(delta, 1e-3), rtol=1e-12, atol=0)
 
 
@@ -213,9 +268,9 @@ def test_first_step_without_bias_correction(
     """The §6.4 ablation: Δ1 = α(1−β1)/√(1−β2), ≈3.16α at the default betas."""
     beta1, beta2 = betas
     g = scale * torch.randn(1, 1000, generator=torch.Generator().manual_seed(seed))
-    for foreach in (True, False):
+    for path in ADAM_PATHS:
         delta = step_sizes(
-            Adam, g, lr=1e-3, betas=betas, eps=0.0, bias_correction=False, foreach=foreach
+            Adam, g, lr=1e-3, betas=betas, eps=0.0, bias_correction=False, **PATHS[path]
         )
         expected = 1e-3 * (1 - beta1) / math.sqrt(1 - beta2)
         torch.testing.assert_close(delta, torch.full_like(delta, expected), rtol=1e-12, atol=0)
@@ -231,9 +286,9 @@ def paper_bound(lr: float, beta1: float, beta2: float) -> float:
     [(0.9, 0.999), (0.5, 0.999), (0.0, 0.999), (0.9, 0.9), (0.99, 0.99), (0.5, 0.5), (0.9, 0.95)],
 )
 @pytest.mark.parametrize("bias_correction", [True, False])
-@pytest.mark.parametrize("foreach", [True, False])
+@pytest.mark.parametrize("path", ADAM_PATHS)
 def test_step_bound_after_a_spike(
-    betas: tuple[float, float], bias_correction: bool, foreach: bool
+    betas: tuple[float, float], bias_correction: bool, path: str
 ) -> None:
     """The paper's severe case: a long run of zeros, one spike, zeros again.
 
@@ -243,7 +298,7 @@ def test_step_bound_after_a_spike(
     beta1, beta2 = betas
     grads = spike_sequences(300, torch.Generator().manual_seed(0))
     delta = step_sizes(
-        Adam, grads, lr=1e-3, betas=betas, bias_correction=bias_correction, foreach=foreach
+        Adam, grads, lr=1e-3, betas=betas, bias_correction=bias_correction, **PATHS[path]
     )
     assert delta.max() <= paper_bound(1e-3, beta1, beta2) * (1 + 1e-9)
     # and at a late spike the bound is nearly reached (case 1) or reached (case 2)
@@ -283,18 +338,16 @@ def test_updates_are_invariant_to_gradient_scale(
 
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("betas", [(0.9, 0.999), (0.5, 0.99), (0.0, 0.999), (0.95, 0.9999)])
-@pytest.mark.parametrize("foreach", [True, False])
-def test_adamax_steps_never_exceed_alpha(
-    seed: int, betas: tuple[float, float], foreach: bool
-) -> None:
+@pytest.mark.parametrize("path", CHEAP_PATHS)
+def test_adamax_steps_never_exceed_alpha(seed: int, betas: tuple[float, float], path: str) -> None:
     generator = torch.Generator().manual_seed(seed)
     grads = torch.cat(
         [spike_sequences(300, generator), random_sequences(300, 100, generator)], dim=1
     )
-    delta = step_sizes(AdaMax, grads, lr=2e-3, betas=betas, foreach=foreach)
+    delta = step_sizes(AdaMax, grads, lr=2e-3, betas=betas, **PATHS[path])
     assert delta.max() <= 2e-3 * (1 + 1e-9)
     g1 = torch.logspace(-4, 4, 9, dtype=torch.float64) * torch.tensor([1.0, -1.0]).repeat(5)[:9]
-    first = step_sizes(AdaMax, g1.unsqueeze(0), lr=2e-3, betas=betas, eps=0.0, foreach=foreach)
+    first = step_sizes(AdaMax, g1.unsqueeze(0), lr=2e-3, betas=betas, eps=0.0, **PATHS[path])
     torch.testing.assert_close(first, torch.full_like(first, 2e-3), rtol=1e-12, atol=0)
 
 
@@ -340,13 +393,14 @@ def test_adamax_bound_is_not_universal() -> None:
 # ------------------------------------------------------------------ state and settings
 
 
-@pytest.mark.parametrize("optim", [Adam, AdaMax])
-@pytest.mark.parametrize("foreach", [True, False])
-def test_resume_from_state_dict_is_exact(optim: Optim, foreach: bool) -> None:
-    def make(model: nn.Module) -> torch.optim.Optimizer:
+@pytest.mark.parametrize(("optim", "path", "resumed_path"), optim_paths(resumed=True))
+def test_resume_from_state_dict_is_exact(optim: Optim, path: str, resumed_path: str) -> None:
+    """A checkpoint of any path resumes on any path; on the same path, bit for bit."""
+
+    def make(model: nn.Module, path: str) -> torch.optim.Optimizer:
         params = list(model.parameters())
         groups = [{"params": params[:2], "lr": 5e-3}, {"params": params[2:]}]
-        return optim(groups, weight_decay=0.01, foreach=foreach)
+        return optim(groups, weight_decay=0.01, **PATHS[path])
 
     def train(model: nn.Module, optimizer: torch.optim.Optimizer, grads: list) -> None:
         for step in grads:
@@ -358,10 +412,10 @@ def test_resume_from_state_dict_is_exact(optim: Optim, foreach: bool) -> None:
     grads = gradient_sequence(list(model.parameters()), 16, seed=4)
 
     straight = make_model("conv")
-    train(straight, make(straight), grads)
+    train(straight, make(straight, path), grads)
 
     first = make_model("conv")
-    optimizer = make(first)
+    optimizer = make(first, path)
     train(first, optimizer, grads[:7])
     buffer = io.BytesIO()
     torch.save({"model": first.state_dict(), "optim": optimizer.state_dict()}, buffer)
@@ -373,13 +427,17 @@ def test_resume_from_state_dict_is_exact(optim: Optim, foreach: bool) -> None:
         for p in resumed.parameters():
             p.add_(1.0)
     resumed.load_state_dict(checkpoint["model"])
-    optimizer = make(resumed)
+    optimizer = make(resumed, resumed_path)
     optimizer.load_state_dict(checkpoint["optim"])
     assert all(state["step"] == 7 for state in optimizer.state.values())
+    assert sorted(next(iter(optimizer.state.values()))) == ["m", "step", optim.second]
     train(resumed, optimizer, grads[7:])
 
     for a, b in zip(resumed.parameters(), straight.parameters(), strict=True):
-        assert torch.equal(a, b)
+        if resumed_path == path:
+            assert torch.equal(a, b)
+        else:
+            torch.testing.assert_close(a, b, **TOLERANCE[a.dtype])
 
 
 @pytest.mark.parametrize("optim", [Adam, AdaMax])
@@ -414,11 +472,10 @@ def test_defaults_are_the_papers() -> None:
     assert adam["bias_correction"] and adamax["bias_correction"]
 
 
-@pytest.mark.parametrize("optim", [Adam, AdaMax])
-@pytest.mark.parametrize("foreach", [True, False])
-def test_parameters_without_gradient_are_left_alone(optim: Optim, foreach: bool) -> None:
+@pytest.mark.parametrize(("optim", "path"), optim_paths())
+def test_parameters_without_gradient_are_left_alone(optim: Optim, path: str) -> None:
     used, unused = nn.Parameter(torch.ones(3)), nn.Parameter(torch.ones(3))
-    optimizer = optim([used, unused], foreach=foreach)
+    optimizer = optim([used, unused], **PATHS[path])
     used.grad = torch.ones(3)
     optimizer.step()
     assert torch.equal(unused, torch.ones(3)) and unused not in optimizer.state

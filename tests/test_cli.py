@@ -83,6 +83,9 @@ def test_a_run_writes_every_artefact_and_its_wandb_run(cli, tmp_path):
     records = read_metrics(run_dir / "metrics.jsonl")
     assert [r["step"] for r in records] == sorted(r["step"] for r in records)
     assert {"train/loss", "train/acc", "val/acc", "test/acc"} <= {k for r in records for k in r}
+    # the wait from the process's start to the end of the first step, in the first record only
+    assert [r for r in records if "perf/startup_s" in r] == records[:1]
+    assert 0.5 < records[0]["perf/startup_s"] < 60  # the interpreter and torch's import at least
 
     checkpoint = torch.load(run_dir / "checkpoints/last.pt", weights_only=True)
     position = {key: checkpoint["state"][key] for key in ("step", "epoch", "batch")}

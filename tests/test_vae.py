@@ -191,6 +191,25 @@ def test_training_raises_the_test_elbo(digits) -> None:
     assert evaluate(model, digits[1]) == after  # reproducible under the same seed
 
 
+@pytest.mark.parametrize(("val_k", "expected_val_k"), [(None, 7), (2, 2), (50, 7)])
+def test_validations_use_their_own_smaller_k(val_k: int | None, expected_val_k: int) -> None:
+    """K = val_importance_samples (at most importance_samples) on "val", the full K on "test":
+    counted as the (image, sample) pairs the decoder sees, besides the ELBO's one per image."""
+    torch.manual_seed(0)
+    model = VAE(
+        hidden_sizes=(16,), latent_dim=3, importance_samples=7, val_importance_samples=val_k
+    )
+    images = generate_digits(10, seed=1)[0].float().div(255).unsqueeze(1)
+    decoded = []
+    model.decoder.register_forward_hook(
+        lambda _, inputs, __: decoded.append(inputs[0].shape[:-1].numel())
+    )
+    for split, k in (("val", expected_val_k), ("test", 7)):
+        decoded.clear()
+        model.evaluate([(images, torch.zeros(10))], split)
+        assert sum(decoded) == 10 + 10 * k, split
+
+
 # --- Figures and checkpoints ---
 
 
@@ -237,6 +256,7 @@ def test_fixed_noise_is_seeded_and_survives_a_state_dict_round_trip() -> None:
         ("activation", "sigmoid"),
         ("binarize", "static"),
         ("importance_samples", 0),
+        ("val_importance_samples", 0),
         ("importance_batch_size", True),
     ],
 )
