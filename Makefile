@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?=
+EXAMPLES ?=
 
 SLURM_DIR ?= /tmp/runner-slurm
 
@@ -42,6 +43,9 @@ bench: install
 	$(PY) bench/bench_slurm.py
 	$(PY) bench/bench_search.py
 	$(PY) bench/bench_cli.py
+	$(PY) bench/bench_before_after.py
+	@if [ -n "$(EXAMPLES)" ]; then $(PY) bench/bench_vae_reference.py --reference $(EXAMPLES)/vae/main.py; \
+	else echo "bench_vae_reference.py: skipped (make bench EXAMPLES=<a clone of pytorch/examples>)"; fi
 
 slurm-install: install  ## SLURM, slurmdbd and MariaDB from apt-get, if missing (root)
 	$(PY) -m runner.slurm.cluster install

@@ -154,7 +154,7 @@ class VAE(Experiment):
         binarize: str = "dynamic",
         importance_samples: int = 100,
         importance_batch_size: int = 10_000,
-        val_importance_samples: int | None = None,
+        val_importance_samples: int | None = 10,
     ) -> None:
         super().__init__()
         check_positive(
