@@ -24,13 +24,14 @@ but tensors and numbers: it survives ``torch.save`` / ``torch.load(weights_only=
 
 import math
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from experiments.adam_fused import (
+    Hyperparameters,
     adam_fused,
     adamax_compiled,
     check_fused_supports,
@@ -63,28 +64,6 @@ def check_settings(
     if not weight_decay >= 0:
         raise ValueError(f"optim.weight_decay must be >= 0, got {weight_decay}")
     return float(betas[0]), float(betas[1])
-
-
-class Hyperparameters(NamedTuple):
-    """One parameter group's settings, as the update rules read them (α is ``lr``).
-
-    In the order the fused paths take them, so that ``*h`` passes them on."""
-
-    lr: float
-    beta1: float
-    beta2: float
-    eps: float
-    weight_decay: float
-    bias_correction: bool
-    maximize: bool
-
-    @classmethod
-    def of(cls, group: dict[str, Any]) -> "Hyperparameters":
-        beta1, beta2 = group["betas"]
-        return cls(
-            group["lr"], beta1, beta2, group["eps"], group["weight_decay"],
-            group["bias_correction"], group["maximize"],
-        )  # fmt: skip
 
 
 class _MomentOptimizer(Optimizer):
@@ -297,17 +276,7 @@ class Adam(_MomentOptimizer):
         torch._foreach_add_(denominator, [scalars[t][1] for t in steps])
         torch._foreach_addcdiv_(params, ms, denominator, [scalars[t][0] for t in steps])
 
-    @staticmethod
-    def _fused(
-        params: list[Tensor],
-        grads: list[Tensor],
-        ms: list[Tensor],
-        vs: list[Tensor],
-        steps: list[int],
-        h: Hyperparameters,
-    ) -> None:
-        """The same update in torch's fused kernel."""
-        adam_fused(params, grads, ms, vs, steps, *h)
+    _fused = staticmethod(adam_fused)  # Algorithm 1 in torch's fused kernel
 
 
 class AdaMax(_MomentOptimizer):
@@ -387,17 +356,7 @@ class AdaMax(_MomentOptimizer):
         del g
         torch._foreach_addcdiv_(params, ms, us, [step_sizes[t] for t in steps])
 
-    @staticmethod
-    def _fused(
-        params: list[Tensor],
-        grads: list[Tensor],
-        ms: list[Tensor],
-        us: list[Tensor],
-        steps: list[int],
-        h: Hyperparameters,
-    ) -> None:
-        """The same update compiled into one kernel."""
-        adamax_compiled(params, grads, ms, us, steps, *h)
+    _fused = staticmethod(adamax_compiled)  # the update above, compiled into one kernel
 
 
 def _effective_gradient(

@@ -23,12 +23,32 @@ import functools
 import logging
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
 FUSED_DEVICES = ("cpu", "cuda")
+
+
+class Hyperparameters(NamedTuple):
+    """One parameter group's settings, as every path's update reads them (α is ``lr``)."""
+
+    lr: float
+    beta1: float
+    beta2: float
+    eps: float
+    weight_decay: float
+    bias_correction: bool
+    maximize: bool
+
+    @classmethod
+    def of(cls, group: dict[str, Any]) -> "Hyperparameters":
+        beta1, beta2 = group["betas"]
+        return cls(
+            group["lr"], beta1, beta2, group["eps"], group["weight_decay"],
+            group["bias_correction"], group["maximize"],
+        )  # fmt: skip
 
 
 def fused_kernel_supports(device: torch.device, dtype: torch.dtype) -> bool:
@@ -51,24 +71,18 @@ def adam_fused(
     ms: list[Tensor],
     vs: list[Tensor],
     steps: list[int],
-    lr: float,
-    beta1: float,
-    beta2: float,
-    eps: float,
-    weight_decay: float,
-    bias_correction: bool,
-    maximize: bool,
+    h: Hyperparameters,
 ) -> None:
     """Algorithm 1 for tensors that share a device and dtype, in torch's fused kernel."""
     grads = [_laid_out_like(g, theta) for g, theta in zip(grads, params, strict=True)]
     counts: dict[int, Tensor] = {}
     for t in set(steps):
-        count = float(t) if bias_correction else math.inf
+        count = float(t) if h.bias_correction else math.inf
         counts[t] = torch.tensor(count, dtype=torch.float32, device=params[0].device)
     torch._fused_adam_(
         params, grads, ms, vs, [], [counts[t] for t in steps],
-        lr=lr, beta1=beta1, beta2=beta2, weight_decay=weight_decay, eps=eps,
-        amsgrad=False, maximize=maximize,
+        lr=h.lr, beta1=h.beta1, beta2=h.beta2, weight_decay=h.weight_decay, eps=h.eps,
+        amsgrad=False, maximize=h.maximize,
     )  # fmt: skip
 
 
@@ -116,13 +130,7 @@ def adamax_compiled(
     ms: list[Tensor],
     us: list[Tensor],
     steps: list[int],
-    lr: float,
-    beta1: float,
-    beta2: float,
-    eps: float,
-    weight_decay: float,
-    bias_correction: bool,
-    maximize: bool,
+    h: Hyperparameters,
 ) -> None:
     """AdaMax for tensors that share a device and dtype, compiled on its first call.
 
@@ -135,10 +143,10 @@ def adamax_compiled(
         logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
         _compiled_adamax = torch.compile(_adamax_update)
     dtype, device = params[0].dtype, params[0].device
-    sizes = [lr / (1 - beta1**t) if bias_correction else lr for t in steps]
+    sizes = [h.lr / (1 - h.beta1**t) if h.bias_correction else h.lr for t in steps]
     step_sizes = torch.tensor(sizes, dtype=dtype, device=device)
-    settings = _settings_tensor(beta1, beta2, eps, weight_decay, dtype, device)
-    _compiled_adamax(params, grads, ms, us, step_sizes, settings, maximize)
+    settings = _settings_tensor(h.beta1, h.beta2, h.eps, h.weight_decay, dtype, device)
+    _compiled_adamax(params, grads, ms, us, step_sizes, settings, h.maximize)
 
 
 @functools.lru_cache(maxsize=64)

@@ -48,6 +48,7 @@ def optim_paths(resumed: bool = False) -> list:
             pairs.append(pytest.param(optim, *paths, id=name, marks=marks))
     return pairs
 
+
 # ----------------------------------------------------------------------------- helpers
 
 
