@@ -25,14 +25,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from anywhere
 
+from bench_training import QUICK_EVALUATION, SMALL_DATA  # noqa: E402 (the same short runs)
+
 from runner.metrics import read_metrics  # noqa: E402 (after the path is set)
 
 DEFAULT_BASELINE = "189186a"
-SMALL_DATA = ["data.dataset.train_size=6000", "data.dataset.test_size=500", "data.val_size=500"]
-QUICK_EVALUATION = {
-    "gan": ["model.parzen_samples=200", "model.parzen_val_images=100"],
-    "vae": ["model.importance_samples=2"],
-}
+# runner.startup.process_started, written out: the baseline tree has no runner.startup.
 PROBE = """
 import os, runpy, sys, time
 from pathlib import Path

@@ -16,7 +16,8 @@ kernel reads each of them once, which is what a memory-bound update is paid by.
   the compiled code never recompiles; the first step pays the compilation (a few seconds).
 
 The step counts stay plain ints in the optimizer's state, as on the other paths, so a
-checkpoint written by one path resumes exactly on another.
+checkpoint written by one path resumes on any other (bit for bit on the same path, to float
+rounding on another).
 """
 
 import functools
@@ -151,7 +152,12 @@ def adamax_compiled(
 
 @functools.lru_cache(maxsize=64)
 def _settings_tensor(
-    beta1: float, beta2: float, eps: float, weight_decay: float, dtype: torch.dtype, device: Any
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    dtype: torch.dtype,
+    device: torch.device,
 ) -> Tensor:
     """(β1, β2, ε, weight decay) as a tensor, made once per group's settings (read only)."""
     return torch.tensor([beta1, beta2, eps, weight_decay], dtype=dtype, device=device)
