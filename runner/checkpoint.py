@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from runner.distributed import ONE_PROCESS, Processes
-from runner.errors import ConfigError
+from runner.errors import ConfigError, DamagedFile
 from runner.files import save_atomically
 from runner.state import TrainState
 from runner.step import StepService
@@ -61,9 +61,24 @@ def restore_rng_state(state: dict[str, Any], rank: int = 0) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def read_checkpoint(path: Path) -> dict[str, Any]:
-    """The checkpoint in ``path``; :class:`ConfigError` when this runner cannot continue it."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+RESUME_REMEDY = (
+    "start a new run in another directory (hydra.run.dir); checkpoints/best.pt, if it loads, "
+    "keeps the best weights for python -m runner.evaluate"
+)
+
+
+def read_checkpoint(path: Path, remedy: str = RESUME_REMEDY) -> dict[str, Any]:
+    """The checkpoint in ``path``; :class:`ConfigError` when this runner cannot continue it
+    (:class:`DamagedFile`, ending with ``remedy``, when it is not a whole checkpoint)."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as error:  # torch raises what the bytes make it: zip, pickle, EOF errors
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DamagedFile(
+            path, f"cannot be read: it is cut short or not a checkpoint ({reason})", remedy
+        ) from None
     found = checkpoint.get("format") if isinstance(checkpoint, dict) else None
     if found != CHECKPOINT_FORMAT:
         written_by = f"checkpoint format {found}" if isinstance(found, int) else "no known format"
@@ -136,12 +151,24 @@ class Checkpointer:
 
     def restore(self, checkpoint: dict[str, Any]) -> TrainState:
         """Load a checkpoint read by :func:`read_checkpoint` into the experiment, the optimizers,
-        the step service and the random number generators; return the run's state."""
-        self.experiment.load_state_dict(checkpoint["experiment"])
-        for name, optimizer_state in checkpoint["optimizers"].items():
-            self.steps.optimizers[name].load_state_dict(optimizer_state)
-        self.steps.load_state_dict(checkpoint["steps"])
-        restore_rng_state(checkpoint["rng"], self.processes.rank)
-        state = TrainState()
-        state.load_state_dict(checkpoint["state"])
+        the step service and the random number generators; return the run's state.
+
+        A checkpoint of the right format whose contents do not fit (edited, or put together
+        from another run's parts) is :class:`DamagedFile`.
+        """
+        try:
+            self.experiment.load_state_dict(checkpoint["experiment"])
+            for name, optimizer_state in checkpoint["optimizers"].items():
+                self.steps.optimizers[name].load_state_dict(optimizer_state)
+            self.steps.load_state_dict(checkpoint["steps"])
+            restore_rng_state(checkpoint["rng"], self.processes.rank)
+            state = TrainState()
+            state.load_state_dict(checkpoint["state"])
+        except (KeyError, RuntimeError, ValueError, TypeError, IndexError) as error:
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise DamagedFile(
+                self.last,
+                f"does not fit the run it is in ({type(error).__name__}: {reason})",
+                RESUME_REMEDY,
+            ) from None
         return state

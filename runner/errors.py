@@ -1,13 +1,29 @@
-"""Mistakes in what the user asked for, told in one line.
+"""Mistakes in what the user asked for, and damaged files and unwritable places, told in one line.
 
 A :class:`ConfigError` is the user's to fix (a setting out of range, a dataset that is not
-there), not a bug: the command line prints its message alone, with no traceback, and exits
-with :data:`CONFIG_ERROR_EXIT_CODE`.
+there, a file that is damaged), not a bug: the command line prints its message alone, with no
+traceback, and exits with :data:`CONFIG_ERROR_EXIT_CODE`. So is an :class:`OSError` that says
+a place cannot be written (:func:`unwritable_place`).
 """
+
+import errno
+import os
 
 
 class ConfigError(ValueError):
     """A setting the run cannot work with. The message names the setting and what is allowed."""
+
+
+class DamagedFile(ConfigError):
+    """A file the runner reads that is truncated, damaged or foreign.
+
+    The message names the file, what is wrong with it and what to do; the file itself is
+    left as it is, for the user to look at.
+    """
+
+    def __init__(self, path: object, problem: str, remedy: str) -> None:
+        super().__init__(f"{path} {problem}; {remedy}")
+        self.path = path
 
 
 def describe_error(error: BaseException) -> str:
@@ -17,3 +33,36 @@ def describe_error(error: BaseException) -> str:
 
 CONFIG_ERROR_EXIT_CODE = 2
 """The exit status for bad input, as argparse uses: distinct from a crash's 1."""
+
+
+PLACE_ERRNOS = frozenset(
+    {
+        errno.EACCES,
+        errno.EPERM,
+        errno.EROFS,
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EFBIG,
+        errno.ENOTDIR,
+        errno.EEXIST,
+        errno.EISDIR,
+        errno.ENAMETOOLONG,
+    }
+)
+
+
+def unwritable_place(error: BaseException) -> str | None:
+    """``error`` in one line when it says a file or folder cannot be made or written there
+    (no permission, a read-only or full disk, a file where a folder should be); None for any
+    other error, which is a bug to be shown whole."""
+    if not isinstance(error, OSError) or error.errno not in PLACE_ERRNOS:
+        return None
+    where = f" {error.filename}" if error.filename else ""
+    reason = PLACE_REASONS.get(error.errno) or error.strerror or os.strerror(error.errno)
+    return f"cannot write{where}: {reason}"
+
+
+PLACE_REASONS = {
+    errno.EEXIST: "a file is there, where a directory should be",
+    errno.ENOTDIR: "a part of the path is a file, not a directory",
+}

@@ -168,7 +168,8 @@ def evaluate_run(run_dir: Path, checkpoint_name: str, overrides: list[str]) -> d
         raise ConfigError(
             f"{path} does not exist: RUN_DIR must be a run directory with checkpoints"
         )
-    checkpoint = read_checkpoint(path)
+    other = "last" if checkpoint_name == "best" else "best"
+    checkpoint = read_checkpoint(path, remedy=f"evaluate checkpoint={other} instead")
     check_targets(checkpoint["config"]["model"], "model")
     config = OmegaConf.create(checkpoint["config"])
     saved_data = config.data.copy()
@@ -192,7 +193,9 @@ def evaluate_run(run_dir: Path, checkpoint_name: str, overrides: list[str]) -> d
 def record(run_dir: Path, entry: dict[str, Any]) -> None:
     """Add the entry to ``evaluation.json``, replacing an earlier one with the same label."""
     label = " ".join([entry["checkpoint"], *entry["overrides"]])
-    evaluations = read_json(run_dir / "evaluation.json")
+    evaluations = read_json(
+        run_dir / "evaluation.json", remedy="move it away, and this evaluation starts a new one"
+    )
     evaluations[label] = entry
     write_json_atomically(evaluations, run_dir / "evaluation.json")
 
@@ -205,10 +208,10 @@ def main(arguments: list[str] | None = None) -> None:
     try:
         run_dir, checkpoint_name, overrides = parse_arguments(arguments)
         entry = evaluate_run(run_dir, checkpoint_name, overrides)
+        record(run_dir, entry)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(CONFIG_ERROR_EXIT_CODE)
-    record(run_dir, entry)
     console.print(
         f"{run_dir / 'checkpoints' / checkpoint_name}.pt (step {entry['step']}) on the test split"
     )

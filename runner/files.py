@@ -8,10 +8,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from runner.errors import DamagedFile
+
+TEMPORARY_SUFFIX = ".tmp"  # what a write in progress is called, beside the file it replaces
+
 
 def _replace_atomically(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX
+    )
     try:
         os.fchmod(handle, _mode_for_new_files())  # as open() would: mkstemp makes them private
         with os.fdopen(handle, "wb") as file:
@@ -31,10 +37,41 @@ def _mode_for_new_files() -> int:
 
 
 def save_atomically(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename it over ``path``."""
+    """``torch.save`` to a temporary file beside ``path``, then rename it over ``path``.
+
+    torch's archive writer turns an error of the file's ``write`` (a full disk) into a
+    RuntimeError about positions; the ``OSError`` that caused it is raised instead.
+    """
     import torch  # here, not at the top: the command line reads and writes JSON without it
 
-    _replace_atomically(path, lambda file: torch.save(obj, file))
+    def save(file: IO[bytes]) -> None:
+        writer = _WriteErrorKeeper(file)
+        try:
+            torch.save(obj, writer)
+        except RuntimeError:
+            if writer.error is None:
+                raise
+            raise writer.error from None
+
+    _replace_atomically(path, save)
+
+
+class _WriteErrorKeeper:
+    """A binary file that remembers the OSError its ``write`` raised."""
+
+    def __init__(self, file: IO[bytes]) -> None:
+        self.file = file
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.file.write(data)
+        except OSError as error:
+            self.error = error
+            raise
+
+    def flush(self) -> None:
+        self.file.flush()
 
 
 def write_text_atomically(text: str, path: Path) -> None:
@@ -57,9 +94,32 @@ def finite_or_string(value: Any) -> Any:
     return value
 
 
-def read_json(path: Path) -> dict[str, Any]:
-    """The JSON object in ``path``, or an empty dict when there is no such file."""
+def read_json(path: Path, remedy: str = "delete it and run again") -> dict[str, Any]:
+    """The JSON object in ``path``, or an empty dict when there is no such file.
+
+    A file that is not a JSON object (empty, cut short, overwritten by something else) is
+    :class:`DamagedFile`, whose message ends with ``remedy``.
+    """
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         return {}
+    except UnicodeDecodeError:
+        raise DamagedFile(path, "is not a text file", remedy) from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        problem = "is empty" if not text.strip() else f"is not valid JSON ({error})"
+        raise DamagedFile(path, problem, remedy) from None
+    if not isinstance(value, dict):
+        raise DamagedFile(path, f"holds a JSON {type(value).__name__}, not an object", remedy)
+    return value
+
+
+def remove_unfinished_writes(directory: Path) -> list[Path]:
+    """Delete what a process killed while writing left in ``directory`` (the temporary
+    files of :func:`save_atomically` and the functions beside it); return them."""
+    left = sorted(directory.glob(f".*{TEMPORARY_SUFFIX}")) if directory.is_dir() else []
+    for path in left:
+        path.unlink(missing_ok=True)
+    return left

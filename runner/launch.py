@@ -29,6 +29,7 @@ from omegaconf import OmegaConf
 
 from runner.errors import ConfigError, describe_error
 from runner.files import read_json, write_json_atomically
+from runner.interrupts import stop_on_sigterm
 from runner.slurm.requeue import in_slurm_job, stop_signal
 from runner.stopping import Stopped, answer_scheduler_signals
 from runner.sweeps.threads import available_cores
@@ -174,7 +175,7 @@ def run_worker(
     if in_slurm_job():
         answer_scheduler_signals(stop_signal())
     else:
-        signal.signal(signal.SIGTERM, stop_as_if_interrupted)
+        stop_on_sigterm()  # as the launcher stops the ranks; rank 0 records it
     threading.Thread(target=exit_when_gone, args=(launcher_pid,), daemon=True).start()
     join_process_group(device_type)
     try:
@@ -214,11 +215,6 @@ def exit_when_gone(launcher_pid: int, every_s: float = 0.2) -> None:
             os.kill(launcher_pid, 0)
         except ProcessLookupError:
             os._exit(LAUNCHER_GONE_EXIT_CODE)
-
-
-def stop_as_if_interrupted(signal_number: int, frame: object) -> None:
-    """SIGTERM ends a rank as Ctrl-C does: rank 0 records the run as interrupted."""
-    raise KeyboardInterrupt
 
 
 def checked_port(port: int | None) -> int:

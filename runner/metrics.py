@@ -6,7 +6,13 @@ from typing import IO
 
 from torch import Tensor
 
+from runner.errors import DamagedFile
 from runner.files import finite_or_string
+
+METRICS_REMEDY = (
+    "move it away to go on with a new metrics.jsonl (resume=true), or start a new run in "
+    "another directory"
+)
 
 
 class RunningMeans:
@@ -58,10 +64,12 @@ class MetricsFile:
         """Open for appending; ``keep_bytes`` first cuts the file back to that length.
 
         A resumed run cuts away what was logged after its checkpoint, so the file reads as if
-        the run had never stopped.
+        the run had never stopped. A file shorter than that lost records the checkpoint
+        counts on, and is refused rather than padded.
         """
         self.path = path
         if keep_bytes is not None and path.exists():
+            check_metrics_file(path, keep_bytes)
             with path.open("r+b") as file:
                 file.truncate(keep_bytes)
         self._file: IO[str] = path.open("a", encoding="utf-8")
@@ -78,7 +86,41 @@ class MetricsFile:
         self._file.close()
 
 
+def check_metrics_file(path: Path, keep_bytes: int) -> None:
+    """Raise :class:`DamagedFile` unless the first ``keep_bytes`` of ``path`` (what a resumed
+    run keeps) are there and hold whole records; a missing file starts afresh."""
+    if not path.exists():
+        return
+    length = path.stat().st_size
+    if length < keep_bytes:
+        raise DamagedFile(
+            path,
+            f"has {length} bytes, fewer than the {keep_bytes} it had when last.pt was written",
+            METRICS_REMEDY,
+        )
+    with path.open("rb") as file:
+        parse_records(path, file.read(keep_bytes))
+
+
 def read_metrics(path: Path) -> list[dict]:
-    """All records of a ``metrics.jsonl`` file."""
-    with path.open(encoding="utf-8") as file:
-        return [json.loads(line) for line in file if line.strip()]
+    """All records of a ``metrics.jsonl`` file.
+
+    A last line without its newline is a record a crash cut short, and is left out (a resumed
+    run cuts it away). Any other line that is not a JSON object is :class:`DamagedFile`.
+    """
+    return parse_records(path, path.read_bytes())
+
+
+def parse_records(path: Path, text: bytes) -> list[dict]:
+    lines = text.split(b"\n")
+    records = []
+    for number, line in enumerate(lines[:-1], start=1):  # lines[-1]: after the last newline
+        try:
+            record = json.loads(line) if line.strip() else None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            record = "damaged"
+        if record is not None and not isinstance(record, dict):
+            raise DamagedFile(path, f"line {number} is not a JSON record", METRICS_REMEDY)
+        if record is not None:
+            records.append(record)
+    return records

@@ -29,12 +29,13 @@ from runner.console import console, show_config, summary_table
 from runner.data.loader import Loaders
 from runner.device import check_precision, check_processes, resolve_device, set_determinism
 from runner.distributed import Processes, current_processes, rank_seed
-from runner.errors import ConfigError, describe_error
+from runner.errors import ConfigError, describe_error, unwritable_place
 from runner.evaluation import evaluate
-from runner.files import read_json
+from runner.files import read_json, remove_unfinished_writes
 from runner.launch import launch_processes
+from runner.lock import DirectoryLock
 from runner.loop import Pruning, TrainingPlan, fit
-from runner.metrics import MetricsFile
+from runner.metrics import MetricsFile, check_metrics_file
 from runner.objective import Objective
 from runner.profiling import profiled
 from runner.resume import check_resumable
@@ -76,6 +77,16 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
     """
     config = validate(cfg)
     processes = current_processes()
+    if processes.several:  # a rank: the process that started the ranks holds the lock
+        return prepare_and_execute(cfg, config, run_dir, processes)
+    with DirectoryLock(run_dir):
+        return prepare_and_execute(cfg, config, run_dir, processes)
+
+
+def prepare_and_execute(
+    cfg: DictConfig, config: dict[str, Any], run_dir: Path, processes: Processes
+) -> float:
+    """:func:`run`, in a process that may write ``run_dir``."""
     if not processes.main:
         console.quiet = True
     device = resolve_device(config["device"]["type"])
@@ -115,10 +126,14 @@ def checkpoint_to_resume(config: dict[str, Any], run_dir: Path) -> dict[str, Any
                 f"{run_dir} already holds a run; pass resume=true to continue it, or choose another run directory (hydra.run.dir)"
             )
         return None
+    for path in remove_unfinished_writes(last.parent) + remove_unfinished_writes(run_dir):
+        console.print(f"removed {path.name}, left by a write that did not finish")
     if not last.exists():
         console.print(f"resume=true: no checkpoint in {last.parent}; starting a new run")
         return None
-    return read_checkpoint(last)
+    checkpoint = read_checkpoint(last)
+    check_metrics_file(run_dir / "metrics.jsonl", checkpoint["state"]["metrics_bytes"])
+    return checkpoint
 
 
 def check_accumulation(accumulate: int, total_steps: int) -> None:
@@ -147,7 +162,10 @@ def set_up_torch(config: dict[str, Any]) -> None:
 def completed_objective(run_dir: Path, total_steps: int) -> float | None:
     """The objective of a run that already completed this many steps, or stopped early;
     None otherwise."""
-    previous = read_json(run_dir / "summary.json")
+    previous = read_json(
+        run_dir / "summary.json",
+        remedy="delete it (checkpoints/last.pt holds the run's state) and resume again",
+    )
     if previous.get("status") != "completed":
         return None
     if previous["steps"] == total_steps or previous.get("stop_reason") == "early_stop":
@@ -265,11 +283,17 @@ def close(run: PreparedRun, log: RunLog, status: str, **ending: Any) -> None:
     final = log.final_metrics()
     if "perf/compile_s" in log.latest:  # the first step of the latest session
         ending["compile_s"] = log.latest["perf/compile_s"]
-    write_summary(
-        run.run_dir / "summary.json", status=status, run_dir=str(run.run_dir),
-        device=str(run.device), seed=run.plan.seed, **ending, metrics=final,
-        steps=run.state.step, wall_time_s=wall_time,
-    )  # fmt: skip
+    try:
+        write_summary(
+            run.run_dir / "summary.json", status=status, run_dir=str(run.run_dir),
+            device=str(run.device), seed=run.plan.seed, **ending, metrics=final,
+            steps=run.state.step, wall_time_s=wall_time,
+        )  # fmt: skip
+    except OSError as error:
+        if not failed or unwritable_place(error) is None:
+            raise
+        # the disk that failed the run fails its summary too: the error that ended the run
+        # is the one to report, and it is raised on after this
     if not failed:
         objective = ending["objective"]
         console.print(summary_table(final, objective["metric"], wall_time, ending.get("compile_s")))

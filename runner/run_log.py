@@ -77,6 +77,10 @@ class RunLog:
     def close(self, failed: bool) -> None:
         """Close the metrics file and finish the W&B run (marked failed when the run raised)."""
         if self.metrics is not None:
-            self.metrics.close()
+            try:
+                self.metrics.close()
+            except OSError:
+                if not failed:
+                    raise  # a failed run's own error (a full disk, most likely) is reported
         if self.wandb is not None:
             self.wandb.finish(failed=failed)

@@ -126,6 +126,7 @@ def validate(cfg: DictConfig) -> dict[str, Any]:
     check_data_and_device(cfg)
     check_int("sweep.max_failures", _value(cfg, "sweep.max_failures"), 1, allow_none=True)
     check_choice("logger.mode", _value(cfg, "logger.mode"), LOGGER_MODES)
+    check_number("logger.timeout_s", _value(cfg, "logger.timeout_s"), positive=True)
     check_number("optim.lr", _value(cfg, "optim.lr"), positive=True)
     try:
         config = OmegaConf.to_container(cfg, resolve=True)

@@ -9,7 +9,6 @@ settings only Hydra knows.
 import importlib.util
 import os
 import shutil
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from runner.errors import CONFIG_ERROR_EXIT_CODE, ConfigError
+from runner.errors import CONFIG_ERROR_EXIT_CODE, ConfigError, unwritable_place
+from runner.interrupts import INTERRUPTED_EXIT_CODE, stop_on_sigterm
 from runner.overrides import problem_with, without_resume
 from runner.resolvers import register_resolvers
 from runner.startup import mark_job_start
@@ -58,7 +58,7 @@ def expose_plugins() -> None:
 
 expose_plugins()
 register_resolvers()  # before any config is composed
-INTERRUPTED_EXIT_CODE = 130  # as a shell reports a command stopped by Ctrl-C
+RUN_FAILED_EXIT_CODE = 1
 RANK_WRITES_NOTHING = [
     "hydra.run.dir=.",
     "hydra.output_subdir=null",
@@ -113,19 +113,25 @@ def _hydra_job(cfg: DictConfig) -> float | None:
             remove_if_only_hydra_files(run_dir)
         sys.exit(CONFIG_ERROR_EXIT_CODE)
     except KeyboardInterrupt:
-        overrides = " ".join(without_resume(HydraConfig.get().overrides.task))
+        print(f"\ninterrupted; continue with: {resume_command(run_dir)}", file=sys.stderr)
+        sys.exit(INTERRUPTED_EXIT_CODE)
+    except OSError as error:
+        place = unwritable_place(error)
+        if place is None:
+            raise
         print(
-            f"\ninterrupted; continue with: python -m runner {overrides} resume=true hydra.run.dir={run_dir}",
+            f"error: {place}; once it can be, continue with: {resume_command(run_dir)}",
             file=sys.stderr,
         )
-        sys.exit(INTERRUPTED_EXIT_CODE)
+        sys.exit(RUN_FAILED_EXIT_CODE)
     finally:
         leave_process_group()
 
 
-def stop_as_if_interrupted(signal_number: int, frame: object) -> None:
-    """SIGTERM (``kill``, a cluster's preemption) ends the run as Ctrl-C does: recorded, resumable."""
-    raise KeyboardInterrupt
+def resume_command(run_dir: Path) -> str:
+    """The command that continues the run in ``run_dir`` as it was started."""
+    overrides = " ".join(without_resume(HydraConfig.get().overrides.task))
+    return f"python -m runner {overrides} resume=true hydra.run.dir={run_dir}"
 
 
 def shadowing_optuna_plugin(arguments: list[str]) -> str | None:
@@ -144,6 +150,14 @@ def shadowing_optuna_plugin(arguments: list[str]) -> str | None:
 
 def main() -> None:
     """``python -m runner`` and the ``runner`` command."""
+    stop_on_sigterm()
+    try:
+        answer_command_line()
+    except KeyboardInterrupt:  # a sweep stopped by Ctrl-C (its job has said how to continue),
+        sys.exit(INTERRUPTED_EXIT_CODE)  # or a run stopped before it began
+
+
+def answer_command_line() -> None:
     problem = shadowing_optuna_plugin(sys.argv[1:]) or problem_with(sys.argv[1:], CONF_DIR)
     if (
         problem is None
@@ -162,15 +176,24 @@ def main() -> None:
         overrides = [a for a in sys.argv[1:] if not a.startswith("-")]
         print(app_help(CONF_DIR, overrides, resolve="--resolve" in sys.argv))
         return
-    signal.signal(signal.SIGTERM, stop_as_if_interrupted)
     if torchrun_rank() > 0:  # rank 0 alone writes the run directory; Hydra writes nothing here
         sys.argv += RANK_WRITES_NOTHING
+    full_errors = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises what it would print: handled below
     try:
         _hydra_job()
-    except KeyboardInterrupt:  # a sweep stopped by Ctrl-C: its job has said how to continue
-        sys.exit(INTERRUPTED_EXIT_CODE)
     except ValueError as error:  # Hydra's own command-line checks (e.g. -m with --cfg)
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        if full_errors:
             raise
         print(f"error: {error}", file=sys.stderr)
+        sys.exit(CONFIG_ERROR_EXIT_CODE)
+    except OSError as error:  # Hydra could not make the run or sweep directory, or its files
+        place = unwritable_place(error)
+        if full_errors or place is None:
+            raise
+        print(
+            f"error: {place}; choose a directory that can be written "
+            "(hydra.run.dir, or hydra.sweep.dir with -m)",
+            file=sys.stderr,
+        )
         sys.exit(CONFIG_ERROR_EXIT_CODE)

@@ -4,10 +4,12 @@ W&B must never cost a run: it never prompts, never waits long for a server, and 
 cannot reach one it keeps the run offline in the run directory, ready for ``wandb sync``.
 """
 
+import contextlib
 import logging
 import netrc
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -17,7 +19,6 @@ from runner.errors import ConfigError
 log = logging.getLogger(__name__)
 
 LOGGER_MODES = ("auto", "online", "offline", "disabled")
-ONLINE_INIT_TIMEOUT_S = 30.0
 
 
 def wandb_host() -> str:
@@ -50,10 +51,13 @@ def choose_mode(mode: str) -> str:
 
 
 class WandbRun:
-    """A started W&B run, or nothing at all when the logger is disabled."""
+    """A started W&B run. If W&B fails while the run trains (its service process dies, its
+    disk fills), it is let go with one warning and the run goes on: ``metrics.jsonl`` keeps
+    every value, and what W&B wrote before it failed stays in the run directory."""
 
     def __init__(self, run: Any) -> None:
         self._run = run
+        self.failure: str | None = None  # why W&B stopped working, once it has
 
     @property
     def id(self) -> str:
@@ -66,27 +70,52 @@ class WandbRun:
 
     @property
     def offline(self) -> bool:
-        return self._run.settings.mode == "offline"
+        """Whether the run's record is in the run directory alone, for ``wandb sync``."""
+        return self.failure is not None or self._run.settings.mode == "offline"
 
     def log(self, metrics: dict[str, float], step: int) -> None:
-        self._run.log(metrics, step=step)
+        self._guarded(lambda: self._run.log(metrics, step=step))
 
     def log_images(self, paths: dict[str, Path], step: int) -> None:
         import wandb
 
-        self._run.log(
-            {f"figures/{name}": wandb.Image(str(path)) for name, path in paths.items()}, step=step
+        self._guarded(
+            lambda: self._run.log(
+                {f"figures/{name}": wandb.Image(str(path)) for name, path in paths.items()},
+                step=step,
+            )
         )
 
     def set_summary(self, values: dict[str, Any]) -> None:
-        self._run.summary.update(values)
+        self._guarded(lambda: self._run.summary.update(values))
 
     def add_tags(self, tags: list[str]) -> None:
-        self._run.tags = (*self._run.tags, *tags)
+        def add() -> None:
+            self._run.tags = (*self._run.tags, *tags)
+
+        self._guarded(add)
 
     def finish(self, failed: bool) -> None:
         """Close the run; a run that raised is marked failed in the dashboard."""
-        self._run.finish(exit_code=1 if failed else 0)
+        self._guarded(lambda: self._run.finish(exit_code=1 if failed else 0))
+
+    def _guarded(self, call: Callable[[], None]) -> None:
+        """Make the call to W&B, unless W&B has failed; on its first failure, warn and let
+        W&B go."""
+        if self.failure is not None:
+            return
+        try:
+            call()
+        except Exception as error:  # whatever W&B raises, the run must not pay for it
+            self.failure = f"{type(error).__name__}: {error}".splitlines()[0]
+            log.warning(
+                "W&B stopped working (%s); the run goes on without it, and metrics.jsonl "
+                "keeps every value", self.failure,
+            )  # fmt: skip
+            with contextlib.suppress(Exception):
+                import wandb
+
+                wandb.teardown()  # also drops its exit hook, which would fail at exit
 
 
 def start_wandb(
@@ -113,7 +142,9 @@ def start_wandb(
             config=config,
             id=run_id,
             resume="allow" if run_id else None,
-            settings=wandb.Settings(silent=True, console="off", init_timeout=ONLINE_INIT_TIMEOUT_S),
+            settings=wandb.Settings(
+                silent=True, console="off", init_timeout=float(settings["timeout_s"])
+            ),
         )
 
     if mode == "online":
@@ -121,7 +152,15 @@ def start_wandb(
             return WandbRun(init("online"))
         except Exception as error:  # any failure to reach the server: keep the run offline
             log.warning("W&B could not start online (%s); logging offline instead", error)
-    return WandbRun(init("offline"))
+    try:
+        return WandbRun(init("offline"))
+    except Exception as error:  # its directory cannot be written, its service cannot start
+        reason = f"{type(error).__name__}: {error}".splitlines()[0]
+        log.warning(
+            "W&B could not start (%s); the run goes on without it, and metrics.jsonl keeps "
+            "every value", reason,
+        )  # fmt: skip
+        return None
 
 
 def stop_wandb_service() -> None:

@@ -152,6 +152,7 @@ def test_the_adam_paper_comparisons_run_as_sweeps(cli, data_root, tmp_path, expe
     )  # one optimizer each
 
 
+@pytest.mark.slow  # SIGINT and SIGTERM at every moment of a run: tests/test_faults.py
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_records_the_run_as_interrupted_and_says_how_to_continue(data_root, tmp_path, stop):
     run_dir = tmp_path / "run"

@@ -216,6 +216,7 @@ def sweep_of_two_process_jobs(cli, tmp_path: Path, *overrides: str):
     return result, sweep_dir, jobs
 
 
+@pytest.mark.slow
 def test_a_sweep_runs_each_job_as_its_own_process_group_and_a_failed_rank_fails_its_job(
     cli, tmp_path
 ):

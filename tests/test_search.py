@@ -358,6 +358,7 @@ def test_a_multi_objective_search_reports_its_pareto_front(tmp_path):
 # Whole searches through the command line ----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_search_persists_and_a_rerun_continues_its_numbers_and_directories(data_root, tmp_path):
     sweep_dir = tmp_path / "sweep"
     first = search_cli(data_root, sweep_dir, "hydra.sweeper.n_trials=1")
@@ -423,6 +424,7 @@ def wait_for(path: Path, timeout_s: float = 120) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_a_search_killed_halfway_and_rerun_ends_with_exactly_n_trials(data_root, tmp_path):
     sweep_dir = tmp_path / "sweep"
     beats = ["hydra.sweeper.n_trials=3", "hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=2"]  # fmt: skip
@@ -449,7 +451,8 @@ def test_a_search_killed_halfway_and_rerun_ends_with_exactly_n_trials(data_root,
     assert counts == {"completed": 3, "requeued": 1}
 
 
-@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_two_workers_share_one_study_without_running_a_trial_twice(
     database, data_root, tmp_path, request
 ):

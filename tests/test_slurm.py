@@ -136,6 +136,7 @@ def test_a_sweep_runs_each_job_as_a_slurm_job_and_a_failing_job_is_recorded(clus
     assert wandb_run.config["optim"]["lr"] == 0.01 and wandb_run.summary["objective"] > 0.5
 
 
+@pytest.mark.slow
 def test_a_job_signalled_before_its_time_limit_is_requeued_and_ends_as_if_uninterrupted(
     cluster, cli, make_config, tmp_path
 ):

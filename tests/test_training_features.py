@@ -142,6 +142,7 @@ def test_debug_fast_checks_a_config_in_a_few_steps_without_wandb(cli, data_root,
     assert ended["steps"] == 10 and not (tmp_path / "run/wandb").exists()
 
 
+@pytest.mark.slow
 def test_debug_overfit_drives_the_loss_of_one_batch_down(cli, data_root, tmp_path):
     result = cli(tmp_path / "run", "debug=overfit", "optim=adam", *SMALL_DATA,
                  f"data.root={data_root}", "device=cpu", small=False)  # fmt: skip
@@ -153,6 +154,7 @@ def test_debug_overfit_drives_the_loss_of_one_batch_down(cli, data_root, tmp_pat
     assert losses[-1] < 0.25 * losses[0]
 
 
+@pytest.mark.slow
 def test_debug_profile_saves_a_trace_and_prints_the_top_operators(cli, data_root, tmp_path):
     result = cli(
         tmp_path / "run",

@@ -7,8 +7,11 @@ torchvision datasets are read from ``root`` (and downloaded there when allowed a
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
-from runner.data.digits import generate_digits
+from runner.console import console
+from runner.data.digits import IMAGE_SIZE, generate_digits
+from runner.data.idx import check_idx_files
 from runner.data.loader import ImageSet
 from runner.errors import ConfigError
 from runner.files import save_atomically
@@ -35,9 +38,8 @@ def digits(root: str, seed: int, train_size: int, test_size: int) -> tuple[Image
     cache = (
         Path(root) / "digits" / f"digits-v{DIGITS_FORMAT}-seed{seed}-{train_size}-{test_size}.pt"
     )
-    if cache.exists():
-        tensors = torch.load(cache, weights_only=True)
-    else:
+    tensors = read_digits_cache(cache, train_size, test_size) if cache.exists() else None
+    if tensors is None:
         train_images, train_labels = generate_digits(train_size, seed=2 * seed)
         test_images, test_labels = generate_digits(test_size, seed=2 * seed + 1)
         tensors = {
@@ -58,6 +60,25 @@ def digits(root: str, seed: int, train_size: int, test_size: int) -> tuple[Image
     )
 
 
+def read_digits_cache(path: Path, train_size: int, test_size: int) -> dict[str, Tensor] | None:
+    """The cached digits in ``path``, or None (with a warning) when the file is damaged: the
+    cache is derived from the seed, so it is drawn again rather than refused."""
+    try:
+        tensors = torch.load(path, map_location="cpu", weights_only=True)
+        sizes = {"train": train_size, "test": test_size}
+        for split, size in sizes.items():
+            images, labels = tensors[f"{split}_images"], tensors[f"{split}_labels"]
+            if images.shape != (size, 1, IMAGE_SIZE, IMAGE_SIZE) or labels.shape != (size,):
+                raise ValueError(f"{split} images of shape {tuple(images.shape)}")
+            if images.dtype != torch.uint8 or labels.dtype != torch.int64:
+                raise ValueError(f"{split} images of {images.dtype}, labels of {labels.dtype}")
+    except Exception as error:  # whatever torch makes of the bytes, or tensors not as written
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        console.print(f"warning: the dataset cache {path} is damaged ({reason}); drawing it again")
+        return None
+    return tensors
+
+
 def torchvision_images(name: str, root: str, download: bool) -> tuple[ImageSet, ImageSet]:
     """MNIST or FashionMNIST through torchvision, read once into tensors.
 
@@ -70,6 +91,7 @@ def torchvision_images(name: str, root: str, download: bool) -> tuple[ImageSet, 
             f"data.dataset.name must be one of {', '.join(TORCHVISION_DATASETS)}; got {name!r}"
         )
     dataset_class = getattr(torchvision.datasets, name)
+    check_idx_files(Path(root) / name / "raw")
     splits = []
     for train in (True, False):
         try:

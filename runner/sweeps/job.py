@@ -15,7 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from runner.errors import ConfigError, describe_error
+from runner.errors import ConfigError, DamagedFile, describe_error
 from runner.files import read_json
 from runner.overrides import without_resume
 from runner.search import OPTUNA_SWEEPER
@@ -144,6 +144,9 @@ def run_recording_failure(cfg: DictConfig, run_dir: Path, job: SweepJob) -> floa
             file=sys.stderr,
         )
         raise
+    except DamagedFile as error:  # recorded nowhere: its summary may be the damaged file
+        print(f"error: job {job.number} ({job.label}) not run: {error}", file=sys.stderr)
+        return None
     except Exception as error:
         record_failure(run_dir, error)
         message = str(error).splitlines()[0] if str(error) else type(error).__name__

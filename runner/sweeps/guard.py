@@ -1,0 +1,90 @@
+"""A sweep directory, guarded: one live sweep in it, and on resume its files checked first.
+
+A Hydra callback, run once in the process that launches the sweep. It takes the sweep
+directory's lock (:mod:`runner.lock`) before any job starts, so a second sweep (or a second
+``resume=true``) into a directory a live sweep is using is refused in one line. On resume it
+reads every file the jobs and the sweep's report will read, and stops at the first damaged
+one, naming it, before any job runs or any file is written.
+"""
+
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from runner.errors import CONFIG_ERROR_EXIT_CODE, ConfigError, DamagedFile, unwritable_place
+from runner.files import read_json
+from runner.lock import DirectoryLock
+from runner.metrics import read_metrics
+from runner.search import OPTUNA_SWEEPER
+
+JOB_REMEDY = "delete that job's directory to run the job afresh, or resume the sweep elsewhere"
+
+
+def check_sweep_files(sweep_dir: Path) -> None:
+    """Raise :class:`DamagedFile` for the first damaged file of a job of ``sweep_dir``."""
+    for hydra_dir in sorted(sweep_dir.glob("**/.hydra")):
+        job_dir = hydra_dir.parent
+        for name in ("overrides.yaml", "hydra.yaml", "config.yaml"):
+            path = hydra_dir / name
+            try:
+                if path.exists():
+                    OmegaConf.load(path)
+            except Exception as error:  # the YAML parser's errors, or a file of another kind
+                reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+                raise DamagedFile(path, f"cannot be read as YAML ({reason})", JOB_REMEDY) from None
+        read_json(job_dir / "summary.json", remedy=JOB_REMEDY)
+        if (job_dir / "metrics.jsonl").is_file():
+            read_metrics(job_dir / "metrics.jsonl")
+        for checkpoint in sorted((job_dir / "checkpoints").glob("*.pt")):
+            check_archive(checkpoint)
+
+
+def check_archive(path: Path) -> None:
+    """A checkpoint is a zip archive (torch's format): one cut short or not a checkpoint at
+    all is found by reading it whole, without torch."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            broken = archive.testzip()
+    except (zipfile.BadZipFile, OSError) as error:
+        raise DamagedFile(
+            path, f"cannot be read: it is cut short or not a checkpoint ({error})", JOB_REMEDY
+        ) from None
+    if broken is not None:
+        raise DamagedFile(path, f"is damaged: {broken} fails its checksum", JOB_REMEDY)
+
+
+class SweepDirectoryGuard(Callback):
+    """Registered in ``conf/config.yaml`` under ``hydra.callbacks``, before the report."""
+
+    def __init__(self) -> None:
+        self.lock: DirectoryLock | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        shared = OmegaConf.select(config, "hydra.sweeper._target_") == OPTUNA_SWEEPER
+        # an Optuna search's workers share their sweep directory, coordinated by the study's
+        # storage; each trial's own directory is still locked by its run
+        self.lock = None if shared else DirectoryLock(sweep_dir, setting="hydra.sweep.dir")
+        try:
+            if self.lock is not None:
+                self.lock.acquire()
+            if OmegaConf.select(config, "resume", default=False):
+                check_sweep_files(sweep_dir)
+        except (ConfigError, OSError) as error:
+            if isinstance(error, ConfigError):
+                message = str(error)
+            elif (place := unwritable_place(error)) is not None:
+                message = f"{place}; choose a directory that can be written (hydra.sweep.dir)"
+            else:
+                raise
+            self.on_multirun_end(config)
+            print(f"error: {message}", file=sys.stderr)
+            raise SystemExit(CONFIG_ERROR_EXIT_CODE) from None  # Hydra would only warn
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.lock is not None:
+            self.lock.release()
