@@ -105,6 +105,7 @@ def test_a_run_writes_every_artefact_and_its_wandb_run(cli, tmp_path):
     assert any(key.startswith("figures/stn") for row in wandb_run.history for key in row)
 
 
+@pytest.mark.slow
 def test_a_rerun_is_refused_without_resume_and_changes_nothing_with_it_once_completed(
     cli, tmp_path
 ):

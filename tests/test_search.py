@@ -303,6 +303,7 @@ def test_a_pruned_run_stops_at_a_validation_keeps_its_checkpoint_and_skips_the_t
     assert load(url).trials[-1].intermediate_values == {1: value}
 
 
+@pytest.mark.slow
 def test_a_search_with_the_median_pruner_records_the_pruned_trial_everywhere(data_root, tmp_path):
     sweep_dir = tmp_path / "sweep"
     url = sqlite_url(tmp_path / "study.db")
