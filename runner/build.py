@@ -12,7 +12,7 @@ from torch.optim import Optimizer
 from runner.data.loader import ImageSet, Loaders, TensorLoader
 from runner.data.splits import distort_splits, epoch_distortion, make_splits
 from runner.distributed import ONE_PROCESS, Processes
-from runner.errors import ConfigError
+from runner.errors import ConfigError, first_line
 from runner.schedules import Scheduler
 
 
@@ -33,7 +33,7 @@ def build(node: DictConfig, group: str) -> Any:
 
 def setting_error(group: str, cause: Exception) -> ConfigError:
     """``cause`` as a one-line config error, prefixed by its group unless it names a setting."""
-    message = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+    message = first_line(cause)
     if isinstance(cause, ConfigError) or message.startswith(f"{group}."):
         return ConfigError(message)
     return ConfigError(f"{group}: {message}")

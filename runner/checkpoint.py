@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from runner.distributed import ONE_PROCESS, Processes
-from runner.errors import ConfigError, DamagedFile
+from runner.errors import ConfigError, DamagedFile, first_line
 from runner.files import save_atomically
 from runner.state import TrainState
 from runner.step import StepService
@@ -75,10 +75,10 @@ def read_checkpoint(path: Path, remedy: str = RESUME_REMEDY) -> dict[str, Any]:
     except FileNotFoundError:
         raise
     except Exception as error:  # torch raises what the bytes make it: zip, pickle, EOF errors
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DamagedFile(
-            path, f"cannot be read: it is cut short or not a checkpoint ({reason})", remedy
-        ) from None
+            path, f"cannot be read: it is cut short or not a checkpoint ({first_line(error)})",
+            remedy,
+        ) from None  # fmt: skip
     found = checkpoint.get("format") if isinstance(checkpoint, dict) else None
     if found != CHECKPOINT_FORMAT:
         written_by = f"checkpoint format {found}" if isinstance(found, int) else "no known format"
@@ -165,10 +165,9 @@ class Checkpointer:
             state = TrainState()
             state.load_state_dict(checkpoint["state"])
         except (KeyError, RuntimeError, ValueError, TypeError, IndexError) as error:
-            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise DamagedFile(
                 self.last,
-                f"does not fit the run it is in ({type(error).__name__}: {reason})",
+                f"does not fit the run it is in ({type(error).__name__}: {first_line(error)})",
                 RESUME_REMEDY,
             ) from None
         return state

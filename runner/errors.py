@@ -23,12 +23,18 @@ class DamagedFile(ConfigError):
 
     def __init__(self, path: object, problem: str, remedy: str) -> None:
         super().__init__(f"{path} {problem}; {remedy}")
-        self.path = path
 
 
 def describe_error(error: BaseException) -> str:
     """How ``summary.json`` and the sweep report state an error: its type and message."""
     return f"{type(error).__name__}: {error}"
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of ``error``'s message, or its type's name when it has none: how a
+    library's long error is told in a one-line one."""
+    message = str(error).strip()
+    return message.splitlines()[0] if message else type(error).__name__
 
 
 CONFIG_ERROR_EXIT_CODE = 2
@@ -51,6 +57,12 @@ PLACE_ERRNOS = frozenset(
 )
 
 
+PLACE_REASONS = {
+    errno.EEXIST: "a file is there, where a directory should be",
+    errno.ENOTDIR: "a part of the path is a file, not a directory",
+}
+
+
 def unwritable_place(error: BaseException) -> str | None:
     """``error`` in one line when it says a file or folder cannot be made or written there
     (no permission, a read-only or full disk, a file where a folder should be); None for any
@@ -60,9 +72,3 @@ def unwritable_place(error: BaseException) -> str | None:
     where = f" {error.filename}" if error.filename else ""
     reason = PLACE_REASONS.get(error.errno) or error.strerror or os.strerror(error.errno)
     return f"cannot write{where}: {reason}"
-
-
-PLACE_REASONS = {
-    errno.EEXIST: "a file is there, where a directory should be",
-    errno.ENOTDIR: "a part of the path is a file, not a directory",
-}

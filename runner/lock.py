@@ -18,10 +18,6 @@ from runner.errors import ConfigError
 LOCK_NAME = ".lock"
 
 
-class DirectoryInUse(ConfigError):
-    """Another live process holds the directory's lock."""
-
-
 class DirectoryLock:
     """The lock of ``directory``, held from :meth:`acquire` to :meth:`release`."""
 
@@ -33,7 +29,7 @@ class DirectoryLock:
         self._created_directory = False
 
     def acquire(self) -> None:
-        """Take the lock, or raise :class:`DirectoryInUse` naming its holder.
+        """Take the lock, or raise :class:`ConfigError` naming the live process that holds it.
 
         The file is opened and locked, then checked to be still the file at ``path``: a
         holder that was ending may have removed it in between, and a lock on a removed file
@@ -48,7 +44,7 @@ class DirectoryLock:
             except BlockingIOError:
                 holder = self._holder(descriptor)
                 os.close(descriptor)
-                raise DirectoryInUse(
+                raise ConfigError(
                     f"{self.setting}={self.path.parent} is in use by a live run ({holder}); "
                     "wait for it to end, or choose another directory"
                 ) from None

@@ -64,12 +64,11 @@ class MetricsFile:
         """Open for appending; ``keep_bytes`` first cuts the file back to that length.
 
         A resumed run cuts away what was logged after its checkpoint, so the file reads as if
-        the run had never stopped. A file shorter than that lost records the checkpoint
-        counts on, and is refused rather than padded.
+        the run had never stopped. The run has checked the file (:func:`check_metrics_file`)
+        while it was prepared, before writing anything.
         """
         self.path = path
         if keep_bytes is not None and path.exists():
-            check_metrics_file(path, keep_bytes)
             with path.open("r+b") as file:
                 file.truncate(keep_bytes)
         self._file: IO[str] = path.open("a", encoding="utf-8")
@@ -112,15 +111,17 @@ def read_metrics(path: Path) -> list[dict]:
 
 
 def parse_records(path: Path, text: bytes) -> list[dict]:
+    """The records in ``text``, read from ``path``, as :func:`read_metrics` tells them."""
     lines = text.split(b"\n")
     records = []
     for number, line in enumerate(lines[:-1], start=1):  # lines[-1]: after the last newline
+        if not line.strip():
+            continue
         try:
-            record = json.loads(line) if line.strip() else None
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            record = "damaged"
-        if record is not None and not isinstance(record, dict):
+            record = json.loads(line)
+        except ValueError:  # not JSON, or not UTF-8
+            record = None
+        if not isinstance(record, dict):
             raise DamagedFile(path, f"line {number} is not a JSON record", METRICS_REMEDY)
-        if record is not None:
-            records.append(record)
+        records.append(record)
     return records

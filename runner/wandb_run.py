@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from runner.errors import ConfigError
+from runner.errors import ConfigError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class WandbRun:
         try:
             call()
         except Exception as error:  # whatever W&B raises, the run must not pay for it
-            self.failure = f"{type(error).__name__}: {error}".splitlines()[0]
+            self.failure = f"{type(error).__name__}: {first_line(error)}"
             log.warning(
                 "W&B stopped working (%s); the run goes on without it, and metrics.jsonl "
                 "keeps every value", self.failure,
@@ -155,10 +155,9 @@ def start_wandb(
     try:
         return WandbRun(init("offline"))
     except Exception as error:  # its directory cannot be written, its service cannot start
-        reason = f"{type(error).__name__}: {error}".splitlines()[0]
         log.warning(
-            "W&B could not start (%s); the run goes on without it, and metrics.jsonl keeps "
-            "every value", reason,
+            "W&B could not start (%s: %s); the run goes on without it, and metrics.jsonl "
+            "keeps every value", type(error).__name__, first_line(error),
         )  # fmt: skip
         return None
 

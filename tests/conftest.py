@@ -56,18 +56,24 @@ def run_cli(
     *arguments: str, cwd: Path | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess:
     """``python -m runner ARGUMENTS`` in a fresh interpreter, as a user would type it."""
-    env = {**os.environ, "WANDB_SILENT": "true", "PYTHONPATH": str(REPO)}
-    env.pop("WANDB_API_KEY", None)
-    env.pop("WANDB_MODE", None)
     return subprocess.run(
         [sys.executable, "-m", "runner", *arguments],
         capture_output=True,
         text=True,
         timeout=timeout,
         cwd=cwd or REPO,
-        env=env,
+        env=cli_environment(),
         stdin=subprocess.DEVNULL,
     )
+
+
+def cli_environment(**variables: str) -> dict[str, str]:
+    """This environment for a command-line run: W&B silent and offline unless ``variables``
+    (``WANDB_API_KEY``, ``WANDB_BASE_URL``, ...) say otherwise, the repository importable."""
+    env = {**os.environ, "WANDB_SILENT": "true", "PYTHONPATH": str(REPO)}
+    for name in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_BASE_URL"):
+        env.pop(name, None)
+    return {**env, **variables}
 
 
 @pytest.fixture

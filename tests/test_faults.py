@@ -24,7 +24,7 @@ import pytest
 import torch
 
 from runner.lock import DirectoryLock
-from tests.conftest import REPO
+from tests.conftest import REPO, cli_environment
 from tests.test_data import write_idx
 
 TINY = [
@@ -63,12 +63,8 @@ class Command:
         return [sys.executable, *entry, *flags, *tiny, *root, f"{place}={self.run_dir}", *rest]
 
     def start(self) -> subprocess.Popen:
-        env = {**os.environ, "WANDB_SILENT": "true", "PYTHONPATH": str(REPO), **dict(self.env)}
-        for name in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_BASE_URL"):
-            if name not in dict(self.env):
-                env.pop(name, None)
         return subprocess.Popen(
-            self.argv(), cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+            self.argv(), cwd=REPO, env=cli_environment(**dict(self.env)), stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
 
@@ -191,6 +187,26 @@ def test_damaged_files_of_a_run_are_named_and_left_as_they_are(reference, tmp_pa
         if "config" not in case and "format" not in case:
             assert str(command.run_dir / name) in line, (case, line)
         assert fingerprint(command.run_dir) == before[case], case  # nothing overwritten
+
+
+def test_a_damaged_checkpoint_or_evaluation_file_of_runner_evaluate(reference, tmp_path, capsys):
+    from runner.evaluate import main
+
+    run_dir = copy_run(reference, tmp_path / "run")
+    truncate(run_dir / "checkpoints" / "best.pt")
+    (run_dir / "evaluation.json").write_text("{")
+    before = fingerprint(run_dir)
+    for arguments, words in (
+        ([str(run_dir)], ("best.pt", "cut short", "evaluate checkpoint=last instead")),
+        ([str(run_dir), "checkpoint=last"], ("evaluation.json", "not valid JSON")),
+    ):
+        with pytest.raises(SystemExit) as exit_status:
+            main(arguments)
+        assert exit_status.value.code == 2
+        error = capsys.readouterr().err.strip()
+        assert error.startswith("error: ") and "\n" not in error
+        assert all(word in error for word in words), error
+    assert fingerprint(run_dir) == before
 
 
 def test_a_damaged_data_cache_is_drawn_again(tmp_path, capsys):
@@ -426,10 +442,10 @@ def test_a_directory_in_use_is_refused_and_a_dead_runs_lock_is_taken_over(refere
     first.kill()  # SIGKILL: the lock file stays, its lock goes with the process
     first.communicate()
     assert lock.exists()
-    taken_over = Command(run_dir, ("trainer.epochs=50", "resume=true", "trainer.max_steps=1"))
-    result = Command(**{**vars(taken_over), "data_root": data_root_of(reference)}).run()
+    resumed = ("trainer.epochs=50", "resume=true", "trainer.max_steps=1")
+    result = Command(run_dir, resumed, data_root=data_root_of(reference)).run()
     assert "is in use" not in result.stderr
-    assert not lock.exists()
+    assert not lock.exists()  # taken, then let go: a refused run leaves the old file
 
 
 def test_a_sweep_directory_in_use_is_refused(tmp_path):

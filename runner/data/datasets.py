@@ -13,7 +13,7 @@ from runner.console import console
 from runner.data.digits import IMAGE_SIZE, generate_digits
 from runner.data.idx import check_idx_files
 from runner.data.loader import ImageSet
-from runner.errors import ConfigError
+from runner.errors import ConfigError, first_line
 from runner.files import save_atomically
 
 DIGITS_FORMAT = 1
@@ -73,8 +73,9 @@ def read_digits_cache(path: Path, train_size: int, test_size: int) -> dict[str, 
             if images.dtype != torch.uint8 or labels.dtype != torch.int64:
                 raise ValueError(f"{split} images of {images.dtype}, labels of {labels.dtype}")
     except Exception as error:  # whatever torch makes of the bytes, or tensors not as written
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        console.print(f"warning: the dataset cache {path} is damaged ({reason}); drawing it again")
+        console.print(
+            f"warning: the dataset cache {path} is damaged ({first_line(error)}); drawing it again"
+        )
         return None
     return tensors
 

@@ -13,7 +13,7 @@ from runner.errors import DamagedFile
 
 IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions: count, rows, columns
 LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension: count
-SPLIT_FILES = {"train": "train", "test": "t10k"}
+SPLIT_PREFIXES = ("train", "t10k")  # of the training and the test split's files
 REMEDY = (
     "replace it with the original file (or delete it, and data.dataset.download=true fetches it)"
 )
@@ -50,7 +50,7 @@ def idx_dimensions(path: Path, magic: int) -> tuple[int, ...]:
 def check_idx_files(raw: Path) -> None:
     """Check the image and label files of each split in ``raw`` that are there (a missing one
     is torchvision's to report, or to download)."""
-    for prefix in SPLIT_FILES.values():
+    for prefix in SPLIT_PREFIXES:
         images = raw / f"{prefix}-images-idx3-ubyte"
         labels = raw / f"{prefix}-labels-idx1-ubyte"
         if not (images.is_file() and labels.is_file()):

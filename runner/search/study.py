@@ -27,7 +27,7 @@ from optuna.exceptions import ExperimentalWarning
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from runner.errors import ConfigError
+from runner.errors import ConfigError, first_line
 from runner.files import read_json
 from runner.search.space import describe, grid_of
 from runner.summary import write_summary
@@ -132,9 +132,7 @@ def open_storage(
                     heartbeat_stale_trial_callback=on_stale,
                 )
         except Exception as error:  # the driver's or SQLAlchemy's own error, whatever the database
-            reason = (
-                str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            )
+            reason = first_line(error)
             creating = "already exists" in reason or type(error).__name__ == "IntegrityError"
             if creating and attempt + 1 < SCHEMA_ATTEMPTS:
                 time.sleep(0.2)  # another worker is creating the tables of a new database

@@ -15,7 +15,13 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from runner.errors import CONFIG_ERROR_EXIT_CODE, ConfigError, DamagedFile, unwritable_place
+from runner.errors import (
+    CONFIG_ERROR_EXIT_CODE,
+    ConfigError,
+    DamagedFile,
+    first_line,
+    unwritable_place,
+)
 from runner.files import read_json
 from runner.lock import DirectoryLock
 from runner.metrics import read_metrics
@@ -34,8 +40,8 @@ def check_sweep_files(sweep_dir: Path) -> None:
                 if path.exists():
                     OmegaConf.load(path)
             except Exception as error:  # the YAML parser's errors, or a file of another kind
-                reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-                raise DamagedFile(path, f"cannot be read as YAML ({reason})", JOB_REMEDY) from None
+                problem = f"cannot be read as YAML ({first_line(error)})"
+                raise DamagedFile(path, problem, JOB_REMEDY) from None
         read_json(job_dir / "summary.json", remedy=JOB_REMEDY)
         if (job_dir / "metrics.jsonl").is_file():
             read_metrics(job_dir / "metrics.jsonl")

@@ -15,7 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from runner.errors import ConfigError, DamagedFile, describe_error
+from runner.errors import ConfigError, DamagedFile, describe_error, first_line
 from runner.files import read_json
 from runner.overrides import without_resume
 from runner.search import OPTUNA_SWEEPER
@@ -149,8 +149,7 @@ def run_recording_failure(cfg: DictConfig, run_dir: Path, job: SweepJob) -> floa
         return None
     except Exception as error:
         record_failure(run_dir, error)
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        print(f"error: job {job.number} ({job.label}) failed: {message}", file=sys.stderr)
+        print(f"error: job {job.number} ({job.label}) failed: {first_line(error)}", file=sys.stderr)
         return None
 
 
