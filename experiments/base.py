@@ -9,6 +9,7 @@ accumulation, schedules, gradient sync across processes) in one place.
 """
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 import torch
@@ -23,6 +24,22 @@ OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
 """Builds an optimizer over the given parameters with the settings the user chose."""
 
 SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class LinePlot:
+    """Curves over a common x axis that an experiment knows how to compute (a discriminator
+    against the optimal one over x), for the runner to save and draw.
+
+    ``lines`` maps a legend label to y values, each the length of ``x``.
+    """
+
+    x: Tensor
+    lines: dict[str, Tensor]
+    x_label: str = "x"
+    y_label: str = ""
+    title: str = ""
+    styles: dict[str, str] = field(default_factory=dict)  # label → matplotlib format ("--")
 
 
 class OptimizerStep(Protocol):
@@ -99,6 +116,14 @@ class Experiment(nn.Module):
 
     def figures(self, batch: Batch) -> dict[str, Tensor]:
         """Image grids (``[C, H, W]`` floats in [0, 1]) to save and log. None by default."""
+        return {}
+
+    def line_plots(self) -> dict[str, LinePlot]:
+        """Curves of the experiment's state to save and draw, by name. None by default.
+
+        The runner saves each as ``figures/<name>.json`` at every validation and draws it as
+        ``figures/<name>.png``; a sweep draws one panel per job.
+        """
         return {}
 
 

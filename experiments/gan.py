@@ -30,6 +30,7 @@ from torch.optim import Optimizer
 from experiments.base import (
     Batch,
     Experiment,
+    LinePlot,
     OptimizerFactory,
     concatenate_over_processes,
     plain_step,
@@ -557,14 +558,27 @@ class GANTheory(Experiment):
         self.optimizer_step(-value, optimizers["discriminator"])
         return {"d_loss": -value.detach(), "value": value.detach()}
 
-    def evaluate(self, batches: Iterable[Batch], split: str) -> dict[str, float]:
-        """D against D* on a grid over the bulk of both densities, and V against the theorem."""
-        p_data = normal_density(self.data_mean, self.data_std)
-        p_model = normal_density(self.model_mean, self.model_std)
+    def densities(self) -> tuple[Density, Density]:
+        return (
+            normal_density(self.data_mean, self.data_std),
+            normal_density(self.model_mean, self.model_std),
+        )
+
+    def bulk_grid(self, points: int = 601) -> Tensor:
+        """Points over the bulk (±3 standard deviations) of both densities."""
         low = min(self.data_mean - 3 * self.data_std, self.model_mean - 3 * self.model_std)
         high = max(self.data_mean + 3 * self.data_std, self.model_mean + 3 * self.model_std)
-        grid = torch.linspace(low, high, 601, dtype=torch.float64)
-        trained = Probability(copy.deepcopy(self.discriminator).cpu())  # integrals on the CPU
+        return torch.linspace(low, high, points, dtype=torch.float64)
+
+    def trained_discriminator(self) -> "Probability":
+        """A CPU copy of D as probabilities, for the integrals."""
+        return Probability(copy.deepcopy(self.discriminator).cpu())
+
+    def evaluate(self, batches: Iterable[Batch], split: str) -> dict[str, float]:
+        """D against D* on a grid over the bulk of both densities, and V against the theorem."""
+        p_data, p_model = self.densities()
+        grid = self.bulk_grid()
+        trained = self.trained_discriminator()
         distance = (
             (trained(grid) - optimal_discriminator(grid, p_data, p_model)).abs().mean().item()
         )
@@ -574,6 +588,26 @@ class GANTheory(Experiment):
             "value_at_optimum": value_at_optimum(p_data, p_model),
             "theorem_2": -math.log(4) + 2 * js_divergence(p_data, p_model),
         }
+
+    def line_plots(self) -> dict[str, LinePlot]:
+        """The trained D and D* = p_d/(p_d + p_g) over x, with the two densities (Theorem 1)."""
+        p_data, p_model = self.densities()
+        grid = self.bulk_grid(241)
+        with torch.no_grad():
+            trained = self.trained_discriminator()(grid)
+        lines = {
+            "D (trained)": trained,
+            "D*": optimal_discriminator(grid, p_data, p_model),
+            "p_data": p_data(grid),
+            "p_g": p_model(grid),
+        }
+        return {
+            "discriminator": LinePlot(
+                grid, lines, x_label="x", y_label="D(x), density",
+                title=f"D and D* for p_g = N({self.model_mean:g}, {self.model_std:g}²)",
+                styles={"D*": "--", "p_data": ":", "p_g": ":"},
+            )
+        }  # fmt: skip
 
 
 def theory_check(model_means: Sequence[float] = (0.0, 0.5, 1.0, 2.0), seed: int = 0) -> list[dict]:

@@ -19,6 +19,20 @@ from rich.tree import Tree
 console = Console(soft_wrap=True)
 
 
+class Display:
+    """How much a run shows: everything (its config tree, a line per validation, the summary
+    table), or, as a job of a sweep, only the progress bar, which clears when the job ends.
+    The sweep prints one line as each job starts and ends, and the job's files keep the rest
+    (``config_tree.txt``, ``metrics.jsonl``, ``summary.json``)."""
+
+    detailed = True
+
+
+def brief_output() -> None:
+    """Show a run as a job of a sweep does (:class:`Display`)."""
+    Display.detailed = False
+
+
 def plain_output() -> None:
     """Print lines only: for jobs that share a terminal, whose live displays would collide."""
     console.is_interactive = False
@@ -40,9 +54,11 @@ def config_tree(config: Mapping[str, Any], label: str = "config") -> Tree:
 
 
 def show_config(config: Mapping[str, Any], save_to: Path) -> None:
-    """Print the config tree and save the same text in the run directory."""
+    """Print the config tree (unless :func:`brief_output`) and save the same text in the run
+    directory."""
     tree = config_tree(config)
-    console.print(tree)
+    if Display.detailed:
+        console.print(tree)
     with save_to.open("w", encoding="utf-8") as file:
         Console(file=file, width=120, color_system=None).print(tree)
 
@@ -62,6 +78,9 @@ class TrainingProgress:
             TextColumn("eta"),
             TimeRemainingColumn(),
             console=console,
+            transient=not Display.detailed,
+            # a sweep's job in a log file: its start and end lines say all a bar would
+            disable=not (Display.detailed or console.is_interactive),
         )
         self.task = self.bar.add_task(
             "train", total=total_steps, completed=steps_done, metric="", speed="-"
@@ -73,7 +92,8 @@ class TrainingProgress:
 
     def __exit__(self, *exception: object) -> None:
         self.bar.stop()
-        console.print()
+        if Display.detailed:
+            console.print()
 
     def advance(self) -> None:
         self.bar.advance(self.task)

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor
 
-from experiments.base import Batch, Experiment
+from experiments.base import Batch, Experiment, LinePlot
 from runner.data.loader import TensorLoader
 from runner.distributed import current_processes
 
@@ -65,3 +65,9 @@ def make_figures(experiment: Experiment, batch: Batch, seed: int) -> dict[str, T
     """The experiment's image grids for ``batch``, drawn as an evaluation is."""
     with evaluation(experiment, seed):
         return experiment.figures(batch)
+
+
+def make_line_plots(experiment: Experiment, seed: int) -> dict[str, LinePlot]:
+    """The experiment's line plots, computed as an evaluation is."""
+    with evaluation(experiment, seed):
+        return experiment.line_plots()

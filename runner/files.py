@@ -74,8 +74,12 @@ class _WriteErrorKeeper:
         self.file.flush()
 
 
+def write_bytes_atomically(data: bytes, path: Path) -> None:
+    _replace_atomically(path, lambda file: file.write(data))
+
+
 def write_text_atomically(text: str, path: Path) -> None:
-    _replace_atomically(path, lambda file: file.write(text.encode()))
+    write_bytes_atomically(text.encode(), path)
 
 
 def write_json_atomically(obj: Any, path: Path) -> None:
@@ -92,6 +96,14 @@ def finite_or_string(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [finite_or_string(item) for item in value]
     return value
+
+
+def as_number(value: Any) -> float | None:
+    """A number from ``summary.json``, where non-finite ones are stored as "nan" or "inf"."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def read_json(path: Path, remedy: str = "delete it and run again") -> dict[str, Any]:

@@ -6,10 +6,10 @@ from typing import Any, Protocol
 
 from experiments.base import Experiment
 from runner.checkpoint import Checkpointer
-from runner.console import TrainingProgress, console, format_value
+from runner.console import Display, TrainingProgress, console, format_value
 from runner.data.loader import Loaders, TensorLoader
 from runner.distributed import Processes
-from runner.evaluation import evaluate, make_figures
+from runner.evaluation import evaluate, make_figures, make_line_plots
 from runner.objective import Objective
 from runner.run_log import RunLog
 from runner.state import TrainState
@@ -172,8 +172,10 @@ def validate(
     log.log(metrics, step=state.step, epoch=state.epoch)
     if log.writes:
         log.save_figures(make_figures(experiment, next(iter(loader)), seed), step=state.step)
+        log.save_line_plots(make_line_plots(experiment, seed))
     shown = "  ".join(f"{name} {format_value(value)}" for name, value in metrics.items())
-    console.print(f"epoch {state.epoch}  step {state.step}  {shown}")
+    if Display.detailed:
+        console.print(f"epoch {state.epoch}  step {state.step}  {shown}")
     value = log.latest.get(objective.metric)
     if value is not None and objective.improves(value, state.best):
         state.best = value

@@ -2,12 +2,13 @@
 
 import json
 from pathlib import Path
-from typing import IO
-
-from torch import Tensor
+from typing import IO, TYPE_CHECKING
 
 from runner.errors import DamagedFile
 from runner.files import finite_or_string
+
+if TYPE_CHECKING:  # reading metrics.jsonl (python -m runner.plot) needs no torch
+    from torch import Tensor
 
 METRICS_REMEDY = (
     "move it away to go on with a new metrics.jsonl (resume=true), or start a new run in "
@@ -27,7 +28,7 @@ class RunningMeans:
         self._counts: dict[str, int] = {}
         self._steps = 0
 
-    def add(self, metrics: dict[str, Tensor]) -> None:
+    def add(self, metrics: dict[str, "Tensor"]) -> None:
         for name, value in metrics.items():
             total = self._sums.get(name)
             self._sums[name] = value.detach().float() if total is None else total + value.detach()

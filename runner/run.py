@@ -25,7 +25,7 @@ from runner.build import (
     compile_modules,
 )
 from runner.checkpoint import Checkpointer, read_checkpoint
-from runner.console import console, show_config, summary_table
+from runner.console import Display, console, show_config, summary_table
 from runner.data.loader import Loaders
 from runner.device import check_precision, check_processes, resolve_device, set_determinism
 from runner.distributed import Processes, current_processes, rank_seed
@@ -45,6 +45,8 @@ from runner.state import TrainState
 from runner.step import StepService, StepSettings
 from runner.summary import write_summary
 from runner.wandb_run import start_wandb
+
+FIGURE_GROUPS = ("experiment", "model", "optim", "data", "schedule")  # named in figure titles
 
 
 @dataclass
@@ -294,17 +296,44 @@ def close(run: PreparedRun, log: RunLog, status: str, **ending: Any) -> None:
             raise
         # the disk that failed the run fails its summary too: the error that ended the run
         # is the one to report, and it is raised on after this
+    if status != "interrupted":  # Ctrl-C asks to stop now; the figures are drawn on resume
+        log.draw_figures(figure_title(run.config), step=run.state.step)
     if not failed:
         objective = ending["objective"]
-        console.print(summary_table(final, objective["metric"], wall_time, ending.get("compile_s")))
+        if Display.detailed:
+            table = summary_table(final, objective["metric"], wall_time, ending.get("compile_s"))
+            console.print(table)
         if log.wandb is not None:
             log.wandb.set_summary(
                 {"objective": objective["value"], "wall_time_s": wall_time, "status": status}
             )
             if status == "pruned":
                 log.wandb.add_tags(["pruned"])
+            if log.wandb.should_log_checkpoints(run.config["logger"]["log_checkpoints"]):
+                log.wandb.log_checkpoints(checkpoint_metadata(run, objective))
             if log.wandb.offline:
                 console.print(
                     f"W&B run saved offline; upload it with: wandb sync {log.wandb.directory}"
                 )
     log.close(failed=failed)
+
+
+def figure_title(config: dict[str, Any]) -> str:
+    """What a run's figures are of: its options and seed (``model=stn optim=adam seed=0``)."""
+    chosen = config.get("choices", {})
+    options = [f"{group}={chosen[group]}" for group in FIGURE_GROUPS if group in chosen]
+    return " ".join([*options, f"seed={config['seed']}"])
+
+
+def checkpoint_metadata(run: PreparedRun, objective: dict[str, Any]) -> dict[Path, dict[str, Any]]:
+    """The checkpoint files to log as W&B artifacts, each with what it holds."""
+    about = {
+        "objective": objective["metric"],
+        "mode": objective["mode"],
+        "run_dir": str(run.run_dir),
+    }
+    files = {}
+    if run.checkpoints.best.exists():
+        files[run.checkpoints.best] = {**about, "value": run.state.best}
+    files[run.checkpoints.last] = {**about, "value": objective["value"], "step": run.state.step}
+    return files

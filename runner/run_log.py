@@ -5,8 +5,11 @@ from pathlib import Path
 
 from torch import Tensor
 
+from experiments.base import LinePlot
 from runner.metrics import MetricsFile, read_metrics
 from runner.wandb_run import WandbRun
+
+CURVES = "curves"  # figures/curves.png: every metric against steps
 
 
 class RunLog:
@@ -28,6 +31,7 @@ class RunLog:
     ) -> None:
         """``elapsed_before``: the wall time of the run's earlier sessions, when it is resumed."""
         self._started = time.perf_counter() - elapsed_before
+        self.run_dir = run_dir
         self.figures_dir = run_dir / "figures"
         self.metrics = metrics
         self.wandb = wandb
@@ -63,6 +67,39 @@ class RunLog:
             paths[name] = self.figures_dir / f"{name}.png"
             save_image(grid.detach().float().cpu(), paths[name])
         if self.wandb is not None:
+            self.wandb.log_images(paths, step=step)
+        return paths
+
+    def save_line_plots(self, plots: dict[str, LinePlot]) -> None:
+        """Save each of the experiment's line plots as ``figures/<name>.json``; they are drawn
+        when the run ends (:meth:`draw_figures`)."""
+        if plots and self.writes:
+            from runner.plot.lines import save_line_plots
+
+            save_line_plots(plots, self.figures_dir)
+
+    def draw_figures(self, title: str, step: int) -> dict[str, Path]:
+        """Draw ``figures/curves.png`` from ``metrics.jsonl`` and the line plots as PNG files,
+        and send them to W&B. A figure that cannot be drawn is a warning, not a failure."""
+        if not self.writes:
+            return {}
+        from runner.plot.canvas import draw_safely
+        from runner.plot.curves import draw_run_curves
+        from runner.plot.lines import draw_run_line_plots
+
+        paths: dict[str, Path] = {}
+
+        def curves() -> None:
+            drawn = draw_run_curves(self.metrics.path, self.figures_dir / f"{CURVES}.png", title)
+            if drawn is not None:
+                paths[CURVES] = drawn
+
+        def line_plots() -> None:
+            paths.update({path.stem: path for path in draw_run_line_plots(self.figures_dir)})
+
+        draw_safely(f"{self.figures_dir / CURVES}.png", curves)
+        draw_safely(f"the line plots in {self.figures_dir}", line_plots)
+        if paths and self.wandb is not None:
             self.wandb.log_images(paths, step=step)
         return paths
 

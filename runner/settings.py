@@ -114,6 +114,19 @@ def check_data_and_device(cfg: DictConfig) -> None:
         raise ConfigError(f"device.port must be a port number up to 65535, or null; got {port}")
 
 
+def check_sweep_figures(cfg: DictConfig) -> None:
+    """``sweep.figures``, checked by every job so that a figure that cannot be drawn is found
+    before the sweep's jobs run rather than after."""
+    from runner.sweeps.figures import figure_specs
+
+    entries = OmegaConf.select(cfg, "sweep.figures")
+    if entries is not None and not OmegaConf.is_dict(entries):
+        raise ConfigError(
+            f"sweep.figures must be a mapping of figure names to figures; got {entries!r}"
+        )
+    figure_specs(OmegaConf.to_container(entries, resolve=True) if entries is not None else None)
+
+
 def validate(cfg: DictConfig) -> dict[str, Any]:
     """The config resolved to plain containers, once every runner setting is usable.
 
@@ -125,8 +138,14 @@ def validate(cfg: DictConfig) -> dict[str, Any]:
     check_trainer(cfg)
     check_data_and_device(cfg)
     check_int("sweep.max_failures", _value(cfg, "sweep.max_failures"), 1, allow_none=True)
+    check_sweep_figures(cfg)
     check_choice("logger.mode", _value(cfg, "logger.mode"), LOGGER_MODES)
     check_number("logger.timeout_s", _value(cfg, "logger.timeout_s"), positive=True)
+    log_checkpoints = _value(cfg, "logger.log_checkpoints")
+    if log_checkpoints != "auto" and not isinstance(log_checkpoints, bool):
+        raise ConfigError(
+            f"logger.log_checkpoints must be one of auto, true, false; got {log_checkpoints!r}"
+        )
     check_number("optim.lr", _value(cfg, "optim.lr"), positive=True)
     try:
         config = OmegaConf.to_container(cfg, resolve=True)

@@ -102,6 +102,9 @@ def _hydra_job(cfg: DictConfig) -> float | None:
     fill_in_from_hydra(cfg)
     job = SweepJob.current()
     if job is not None:
+        from runner.console import brief_output
+
+        brief_output()  # a line as each job starts and ends; its details are in its files
         return run_sweep_job(cfg, run_dir, job)
     try:
         if launched_by_torchrun():

@@ -19,6 +19,8 @@ from runner.errors import ConfigError, first_line
 log = logging.getLogger(__name__)
 
 LOGGER_MODES = ("auto", "online", "offline", "disabled")
+CHECKPOINT_LOGGING = ("auto", True, False)  # logger.log_checkpoints; auto: when online
+CHECKPOINT_ALIASES = {"best.pt": "best", "last.pt": "latest"}
 
 
 def wandb_host() -> str:
@@ -85,6 +87,37 @@ class WandbRun:
                 step=step,
             )
         )
+
+    def log_checkpoints(self, metadata: dict[str, dict[str, Any]]) -> None:
+        """Each checkpoint file (``best.pt``, ``last.pt``) as a version of the run's model
+        artifact ``model-<run id>``, aliased ``best`` or ``latest``, with ``metadata[path]``.
+
+        Offline, W&B copies the files into its staging folder and ``wandb sync`` uploads them.
+        """
+        import wandb
+
+        def log() -> None:
+            for path, described in metadata.items():
+                artifact = wandb.Artifact(f"model-{self.id}", type="model", metadata=described)
+                artifact.add_file(str(path), name=Path(path).name)
+                self._run.log_artifact(artifact, aliases=[CHECKPOINT_ALIASES[Path(path).name]])
+
+        self._guarded(log)
+
+    def should_log_checkpoints(self, setting: str | bool) -> bool:
+        """``logger.log_checkpoints``: true, false, or auto (when the run is online)."""
+        return not self.offline if setting == "auto" else bool(setting)
+
+    def log_table(self, name: str, rows: list[dict[str, Any]], step: int) -> None:
+        """``rows`` (dicts with the same keys) as a W&B table."""
+        import wandb
+
+        def log() -> None:
+            columns = list(rows[0]) if rows else []
+            table = wandb.Table(columns=columns, data=[[row[c] for c in columns] for row in rows])
+            self._run.log({name: table}, step=step)
+
+        self._guarded(log)
 
     def set_summary(self, values: dict[str, Any]) -> None:
         self._guarded(lambda: self._run.summary.update(values))

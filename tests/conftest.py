@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -70,7 +71,8 @@ def run_cli(
 def cli_environment(**variables: str) -> dict[str, str]:
     """This environment for a command-line run: W&B silent and offline unless ``variables``
     (``WANDB_API_KEY``, ``WANDB_BASE_URL``, ...) say otherwise, the repository importable."""
-    env = {**os.environ, "WANDB_SILENT": "true", "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "WANDB_SILENT": "true", "PYTHONPATH": str(REPO),
+           "WANDB_DATA_DIR": str(Path(tempfile.gettempdir()) / "runner-tests-wandb")}  # fmt: skip
     for name in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_BASE_URL"):
         env.pop(name, None)
     return {**env, **variables}

@@ -151,6 +151,8 @@ def test_the_adam_paper_comparisons_run_as_sweeps(cli, data_root, tmp_path, expe
     assert (
         len({c.split("optim:")[1].split("device:")[0] for c in configs}) == expected
     )  # one optimizer each
+    figure = {"adam_logreg": "adam_figure_1.png", "adam_mlp": "adam_figure_2.png"}[experiment]
+    assert (sweep_dir / "figures" / figure).stat().st_size > 0
 
 
 @pytest.mark.slow  # SIGINT and SIGTERM at every moment of a run: tests/test_faults.py
@@ -174,6 +176,7 @@ def test_ctrl_c_records_the_run_as_interrupted_and_says_how_to_continue(data_roo
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "interrupted"
 
 
+@pytest.mark.slow  # the joblib sweep of tests/test_sweeps.py checks the same in every job
 def test_each_job_of_a_sweep_is_its_own_wandb_run_grouped_by_the_sweep(cli, tmp_path):
     sweep_dir = tmp_path / "sweep"
     result = cli(tmp_path / "unused", "-m", "optim=adam,sgd", f"hydra.sweep.dir={sweep_dir}",

@@ -23,7 +23,7 @@ from tests.wandb_records import read_finished_run
 
 TWO = ["device.processes=2"]
 LOGREG = ["model=logreg", "optim=sgd", "trainer.max_steps=100", "trainer.log_every=10"]
-RUN_FILES = {"checkpoints", "config_tree.txt", "metrics.jsonl", "summary.json"}
+RUN_FILES = {"checkpoints", "config_tree.txt", "figures", "metrics.jsonl", "summary.json"}
 
 
 def without_timings(records: list[dict]) -> list[dict]:

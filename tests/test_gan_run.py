@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 
 from runner.build import build, build_optimizer_factory
@@ -66,8 +67,13 @@ def test_the_theory_experiment_approaches_the_optimal_discriminator(make_config,
     assert error < 0.05  # mean |D − D*| over the bulk of both densities
     assert abs(summary["val/value_at_optimum"] - summary["val/theorem_2"]) < 1e-6
     assert abs(summary["val/value"] - summary["val/value_at_optimum"]) < 0.01
+    plot = json.loads((tmp_path / "figures/discriminator.json").read_text())  # Theorem 1, drawn
+    trained, optimal = plot["lines"]["D (trained)"], plot["lines"]["D*"]
+    assert max(abs(d - o) for d, o in zip(trained, optimal, strict=True)) < 0.15
+    assert (tmp_path / "figures/discriminator.png").stat().st_size > 0
 
 
+@pytest.mark.slow  # the same experiment through the Python API: the test above
 def test_model_gan_theory_alone_runs_and_is_judged_by_its_distance_to_the_optimum(cli, tmp_path):
     result = cli(tmp_path / "run", "model=gan_theory", "trainer.max_steps=30")
     assert result.returncode == 0, result.stderr

@@ -391,6 +391,7 @@ def test_a_bad_pruner_is_one_line_and_writes_nothing(data_root, tmp_path):
     assert not (tmp_path / "sweep").exists()
 
 
+@pytest.mark.slow  # the Pareto front through the Python API: test_a_multi_objective_search_...
 def test_several_objectives_from_the_command_line_give_a_pareto_front(data_root, tmp_path):
     sweep_dir = tmp_path / "sweep"
     result = search_cli(

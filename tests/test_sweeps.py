@@ -1,10 +1,13 @@
 """Sweeps through the real CLI: every launcher, failures, the report, Optuna, and resume."""
 
+import base64
 import csv
+import hashlib
 import json
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
@@ -43,7 +46,13 @@ def assert_best_first(jobs: list[dict]) -> None:
 def test_a_four_job_sweep_writes_four_job_dirs_and_the_summary_best_first(cli, tmp_path):
     result, sweep_dir = sweep(cli, tmp_path, "optim=adam,sgd", "seed=0,1", "trainer.max_steps=5")
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in sweep_dir.iterdir() if p.is_dir()) == ["0", "1", "2", "3"]
+    assert sorted(p.name for p in sweep_dir.iterdir() if p.is_dir()) == [
+        "0",
+        "1",
+        "2",
+        "3",
+        "figures",
+    ]
     assert all(job_summary(sweep_dir, job)["status"] == "completed" for job in range(4))
 
     summary = sweep_summary(sweep_dir)
@@ -59,14 +68,58 @@ def test_a_four_job_sweep_writes_four_job_dirs_and_the_summary_best_first(cli, t
     assert {"status", "overrides", "value", "wall_time_s", "test/acc", "val/acc"} <= set(rows[0])
     assert "sweep: 4 jobs, best first" in result.stdout
 
+    # Seeds: each optimizer's two seeds pooled, the best mean first, in both files.
+    seeds = summary["seeds"]["settings"]
+    assert [s["jobs"] for s in seeds] in ([[0, 1], [2, 3]], [[2, 3], [0, 1]])
+    for setting in seeds:
+        values = [job_summary(sweep_dir, n)["objective"]["value"] for n in setting["jobs"]]
+        objective = setting["objective"]
+        assert objective["n"] == 2 and objective["mean"] == pytest.approx(sum(values) / 2)
+        assert objective["std"] == pytest.approx(abs(values[0] - values[1]) / 2**0.5)
+        low, high = objective["ci95"]
+        assert low == pytest.approx(
+            objective["mean"] - 12.7062 * objective["std"] / 2**0.5, abs=1e-3
+        )
+        assert low <= objective["mean"] <= high
+    assert summary["seeds"]["best"] == seeds[0]
+    assert seeds[0]["objective"]["mean"] >= seeds[1]["objective"]["mean"]
+    means = {row["job"]: float(row["objective mean"]) for row in rows}
+    assert (
+        means["0"]
+        == means["1"]
+        == pytest.approx(next(s for s in seeds if 0 in s["jobs"])["objective"]["mean"])
+    )
+    assert "over seeds: 2 settings, best mean first" in result.stdout
+
+    # The console: one line as each job ends, no config trees, a table in 80 columns.
+    ended = [line for line in result.stdout.splitlines() if line.startswith("job ")]
+    assert sorted(line.split(":")[0] for line in ended) == [f"job {n} completed" for n in range(4)]
+    assert "val/acc" in ended[0] and "(max)" in ended[0]
+    assert "├──" not in result.stdout and "summary" not in result.stdout.split("sweep: 4 jobs")[0]
+    tables = result.stdout.split("sweep: 4 jobs")[1].split("sweep summary:")[0]
+    assert max(len(line) for line in tables.splitlines()) <= 80  # the paths after may be longer
+    assert (sweep_dir / "0/config_tree.txt").read_text().startswith("config")
+
+    # Figures: the key metrics' curves, a mean line and band per optimizer; each job's own.
+    assert {p.name for p in (sweep_dir / "figures").iterdir()} >= {"val_acc.png", "train_loss.png"}
+    assert all((sweep_dir / f"{n}/figures/curves.png").stat().st_size > 0 for n in range(4))
+
 
 def test_a_joblib_sweep_runs_jobs_side_by_side_each_its_own_wandb_run(cli, tmp_path):
     result, sweep_dir = sweep(
         cli, tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "optim=adam,sgd",
         "seed=0,1", "trainer.max_steps=5", "logger=wandb", "logger.mode=offline",
+        "logger.log_checkpoints=true",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert sweep_summary(sweep_dir)["counts"] == {"completed": 4}
+
+    # The sweep's own W&B run: its figures and its table, grouped with the jobs.
+    report = read_finished_run(sweep_dir)
+    assert report.name == "sweep report" and report.group == str(sweep_dir)
+    logged = set().union(*report.history)
+    assert {"figures/val_acc/_type", "figures/train_loss/_type", "sweep/_type"} <= logged
+    assert f"wandb sync {sweep_dir}/wandb/offline-run-" in result.stdout
 
     runs = [read_finished_run(sweep_dir / str(job)) for job in range(4)]
     run_files = {path.name for path in sweep_dir.glob("*/wandb/offline-run-*/run-*.wandb")}
@@ -79,6 +132,22 @@ def test_a_joblib_sweep_runs_jobs_side_by_side_each_its_own_wandb_run(cli, tmp_p
         assert run.config["choices"]["optim"] == optimizer.removeprefix("optim=")
         assert f"seed={run.config['seed']}" in job_overrides
         assert run.config["device"]["threads"] == max(1, available_cores() // 2)
+        assert any("figures/curves/_type" in row for row in run.history)
+
+    # Each job's checkpoints as versions of its model artifact, for wandb sync to upload.
+    for number, run in enumerate(runs):
+        checkpoints = sweep_dir / str(number) / "checkpoints"
+        by_alias = {next(iter(a["aliases"] - {"latest"}), "latest"): a for a in run.artifacts}
+        assert set(by_alias) == {"best", "latest"}
+        for alias, file in (("best", "best.pt"), ("latest", "last.pt")):
+            artifact = by_alias[alias]
+            assert artifact["name"].startswith("model-") and artifact["type"] == "model"
+            digest = base64.b64encode(hashlib.md5((checkpoints / file).read_bytes()).digest())
+            assert artifact["files"] == {file: digest.decode()}
+            assert artifact["metadata"]["objective"] == "val/acc"
+        best = torch.load(checkpoints / "best.pt", weights_only=True)
+        assert by_alias["best"]["metadata"]["value"] == pytest.approx(best["value"])
+        assert by_alias["latest"]["metadata"]["step"] == 5
 
 
 def test_a_failing_job_leaves_the_others_complete_and_the_summary_says_which(cli, tmp_path):

@@ -127,6 +127,7 @@ def test_compile_trains_and_reports_its_compilation_apart(cli, tmp_path):
     assert set(checkpoint["experiment"]) == {"linear.weight", "linear.bias"}  # names unchanged
 
 
+@pytest.mark.slow  # debug=fast through the Python API: test_debug_fast_takes_a_warmup_...
 def test_debug_fast_checks_a_config_in_a_few_steps_without_wandb(cli, data_root, tmp_path):
     result = cli(
         tmp_path / "run",

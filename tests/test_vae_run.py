@@ -52,3 +52,4 @@ def test_the_bias_correction_ablation_runs_as_a_sweep(cli, data_root, tmp_path):
     assert len(summaries) == 2
     assert all(s["status"] == "completed" for s in summaries)
     assert summaries[0]["objective"]["value"] != summaries[1]["objective"]["value"]
+    assert (sweep_dir / "figures/adam_figure_4.png").stat().st_size > 0  # the paper's Figure 4

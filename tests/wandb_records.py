@@ -50,6 +50,8 @@ class OfflineRun:
     exit_code: int | None = None
     group: str = ""
     tags: list[str] = field(default_factory=list)
+    name: str = ""
+    artifacts: list[dict] = field(default_factory=list)  # name, type, aliases, metadata, files
 
 
 def _key(item) -> str:
@@ -80,6 +82,7 @@ def read_offline_run(run_dir: Path) -> OfflineRun:
         kind = record.WhichOneof("record_type")
         if kind == "run":
             run.group = record.run.run_group
+            run.name = record.run.display_name
             run.tags = list(record.run.tags)
             run.config.update(
                 {item.key: json.loads(item.value_json) for item in record.run.config.update}
@@ -95,6 +98,16 @@ def read_offline_run(run_dir: Path) -> OfflineRun:
         elif kind == "summary":
             run.summary.update(
                 {_key(item): json.loads(item.value_json) for item in record.summary.update}
+            )
+        elif kind == "artifact":
+            run.artifacts.append(
+                {
+                    "name": record.artifact.name,
+                    "type": record.artifact.type,
+                    "aliases": set(record.artifact.aliases),
+                    "metadata": json.loads(record.artifact.metadata or "{}"),
+                    "files": {c.path: c.digest for c in record.artifact.manifest.contents},
+                }
             )
         elif kind == "exit":
             run.exit_code = record.exit.exit_code

@@ -15,8 +15,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from runner.console import console, format_value
 from runner.errors import ConfigError, DamagedFile, describe_error, first_line
-from runner.files import read_json
+from runner.files import as_number, read_json
 from runner.overrides import without_resume
 from runner.search import OPTUNA_SWEEPER
 from runner.stopping import Stopped
@@ -123,11 +124,27 @@ def run_sweep_job(cfg: DictConfig, run_dir: Path, job: SweepJob) -> float | None
         print(f"job {job.number} ({job.label}) {reason}", file=sys.stderr)
     else:
         value = run_recording_failure(cfg, run_dir, job)
+        if value is not None:  # a failure has said so in its own line
+            show_end(job, read_json(run_dir / "summary.json"))
     if trial is not None:
         from runner.search.trial import tell_outcome
 
         tell_outcome(trial, read_json(run_dir / "summary.json"))
     return value
+
+
+def show_end(job: SweepJob, summary: dict[str, Any]) -> None:
+    """One line as the job ends (the launcher has said as it started): its status, its
+    objective and its time."""
+    objective = summary.get("objective") or {}
+    value, wall_time = as_number(objective.get("value")), as_number(summary.get("wall_time_s"))
+    details = []
+    if objective.get("metric") and value is not None:
+        details.append(f"{objective['metric']} {format_value(value)} ({objective.get('mode')})")
+    if wall_time is not None:
+        details.append(f"{wall_time:.1f} s")
+    line = f"job {job.number} {summary.get('status', 'unfinished')}: {', '.join(details)}"
+    console.print(line.rstrip(": "), markup=False, highlight=False)
 
 
 def run_recording_failure(cfg: DictConfig, run_dir: Path, job: SweepJob) -> float | None:

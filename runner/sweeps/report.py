@@ -1,233 +1,114 @@
-"""The end of a sweep: every job's outcome in one table, best first, and in two files.
+"""The end of a sweep: every job's outcome in one table, best first; the settings pooled
+over seeds when the sweep varies them; the sweep's figures; two summary files.
 
 A Hydra callback, so it runs once in the process that launched the sweep whatever the
 launcher and sweeper: basic, joblib, submitit or Optuna. It reads what each job left in its
-directory (``.hydra/overrides.yaml``, ``summary.json``) rather than what the launcher returns,
-so a rerun of a sweep with ``resume=true`` reports every job, this session's and earlier ones.
+directory (``.hydra/overrides.yaml``, ``summary.json``, ``metrics.jsonl``) rather than what the
+launcher returns, so a rerun of a sweep with ``resume=true`` reports every job, this
+session's and earlier ones.
 """
 
 import csv
 import io
-import math
 import sys
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
-from rich.table import Table
 
-from runner.console import console, format_value
-from runner.files import read_json, write_json_atomically, write_text_atomically
-from runner.overrides import without_resume
+from runner.console import console
+from runner.files import write_json_atomically, write_text_atomically
+from runner.sweeps.cross_table import CrossTable
+from runner.sweeps.labels import shared_overrides, varies_seed
+from runner.sweeps.outcomes import (
+    JobOutcome,
+    best_first,
+    common_overrides,
+    key_metrics,
+    main_objective,
+    metric_names,
+    read_outcomes,
+)
+from runner.sweeps.seeds import Estimate, Setting, best_by_mean, pool_seeds
+from runner.sweeps.table import Column, FittedTable, fitted, override_columns, show
 
 SWEEP_FAILED_EXIT_CODE = 1
-TABLE_METRICS = 4  # key metrics shown beside the objective; the files hold them all
 # How a job may end without failing the sweep: an Optuna search stopped it early on purpose
 # (pruned), or queued its interrupted trial again as a new job (requeued).
 ENDED_WELL = ("completed", "pruned", "requeued")
 STATUS_STYLE = {"completed": "{}", "pruned": "[yellow]{}[/yellow]", "requeued": "[dim]{}[/dim]"}
+BEST_STYLE = "bold green"
 
 
-@dataclass(frozen=True)
-class JobOutcome:
-    number: int
-    overrides: list[str]
-    status: str  # completed | pruned | requeued | failed | interrupted | skipped | unfinished
-    run_dir: Path
-    objective: str | None = None
-    mode: str | None = None
-    value: float | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
-    wall_time_s: float | None = None
-    error: str | None = None
-    settings: dict[str, Any] = field(default_factory=dict)  # those a sweep table asks for
-
-
-def as_number(value: Any) -> float | None:
-    """A number from ``summary.json``, where non-finite ones are stored as "nan" or "inf"."""
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def read_outcome(hydra_dir: Path, setting_keys: Sequence[str] = ()) -> JobOutcome:
-    """The outcome of the job whose Hydra files are in ``hydra_dir``, with its settings of
-    ``setting_keys``."""
-    run_dir = hydra_dir.parent
-    config = OmegaConf.load(hydra_dir / "config.yaml") if setting_keys else None
-    settings = {key: OmegaConf.select(config, key) for key in setting_keys}
-    overrides = without_resume(OmegaConf.load(hydra_dir / "overrides.yaml"))
-    number = int(OmegaConf.load(hydra_dir / "hydra.yaml").hydra.job.num)
-    summary = read_json(run_dir / "summary.json")
-    objective = summary.get("objective") or {}
-    return JobOutcome(
-        number=number,
-        overrides=overrides,
-        status=summary.get("status", "unfinished"),
-        run_dir=run_dir,
-        objective=objective.get("metric"),
-        mode=objective.get("mode"),
-        value=as_number(objective.get("value")),
-        metrics={name: as_number(v) for name, v in summary.get("metrics", {}).items()},
-        wall_time_s=as_number(summary.get("wall_time_s")),
-        error=summary.get("error"),
-        settings=settings,
-    )
-
-
-def read_outcomes(sweep_dir: Path, setting_keys: Sequence[str] = ()) -> list[JobOutcome]:
-    """Every job under ``sweep_dir``, in job order."""
-    hydra_dirs = [p.parent for p in sweep_dir.glob("**/.hydra/hydra.yaml")]
-    jobs = (read_outcome(d, setting_keys) for d in hydra_dirs)
-    return sorted(jobs, key=lambda job: job.number)
-
-
-def best_first(jobs: Sequence[JobOutcome]) -> list[JobOutcome]:
-    """Completed jobs from the best objective to the worst, then pruned ones the same way,
-    then the rest in job order."""
-
-    def rank(job: JobOutcome) -> tuple[int, float, int]:
-        group = {"completed": 0, "pruned": 2}.get(job.status)
-        if group is None:
-            return (4, 0.0, job.number)
-        if job.value is None or not math.isfinite(job.value):
-            return (group + 1, 0.0, job.number)
-        return (group, -job.value if job.mode == "max" else job.value, job.number)
-
-    return sorted(jobs, key=rank)
-
-
-def common_overrides(jobs: Sequence[JobOutcome]) -> list[str]:
-    """Overrides every job shares: said once, so each row shows only what varies."""
-    if len(jobs) < 2:
-        return []
-    shared = set(jobs[0].overrides).intersection(*(job.overrides for job in jobs[1:]))
-    return [o for o in jobs[0].overrides if o in shared]
-
-
-def metric_names(jobs: Sequence[JobOutcome]) -> list[str]:
-    return sorted({name for job in jobs for name in job.metrics})
-
-
-def key_metrics(jobs: Sequence[JobOutcome]) -> list[str]:
-    """The test metrics (else validation ones) other than the objective, for the table."""
-    objectives = {job.objective for job in jobs}
-    names = [n for n in metric_names(jobs) if n not in objectives]
-    tested = [n for n in names if n.startswith("test/")]
-    return (tested or [n for n in names if n.startswith("val/")])[:TABLE_METRICS]
-
-
-def main_objective(jobs: Sequence[JobOutcome]) -> tuple[str | None, str | None]:
-    """The objective most jobs report, with its mode."""
-    named = Counter((job.objective, job.mode) for job in jobs if job.objective)
-    return named.most_common(1)[0][0] if named else (None, None)
-
-
-def sweep_table(jobs: Sequence[JobOutcome]) -> Table:
+def jobs_table(jobs: Sequence[JobOutcome], width: int) -> FittedTable:
+    """Every job, best first (as :func:`best_first` orders them), fitted to ``width``."""
     shared = common_overrides(jobs)
     metric, mode = main_objective(jobs)
-    table = Table(
-        title=f"sweep: {len(jobs)} jobs, best first",
-        caption=f"every job: {' '.join(shared)}" if shared else None,
-        header_style="bold",
-    )
-    table.add_column("job", justify="right")
-    table.add_column("overrides", overflow="fold")
-    table.add_column("status")
-    table.add_column(f"{metric} ({mode})" if metric else "objective", justify="right")
-    names = key_metrics(jobs)
-    for name in names:
-        table.add_column(name, justify="right")
-    table.add_column("time", justify="right")
-    for rank, job in enumerate(jobs):
-        varying = " ".join(shortened(o) for o in job.overrides if o not in shared)
-        status = STATUS_STYLE.get(job.status, "[red]{}[/red]").format(job.status)
-        row = [str(job.number), varying, status, show(job.value)]
-        row += [show(job.metrics.get(name)) for name in names]
-        row.append("" if job.wall_time_s is None else f"{job.wall_time_s:.0f} s")
-        best = rank == 0 and job.status == "completed"
-        table.add_row(*row, style="bold green" if best else None)
-    return table
+    columns = [
+        Column("job", [str(job.number) for job in jobs], "right"),
+        *override_columns([job.overrides for job in jobs], shared),
+        Column(
+            "status", [STATUS_STYLE.get(j.status, "[red]{}[/red]").format(j.status) for j in jobs]
+        ),
+        Column(metric or "objective", [show(job.value) for job in jobs], "right"),
+        *(
+            Column(name, [show(job.metrics.get(name)) for job in jobs], "right", optional=True)
+            for name in key_metrics(jobs)
+        ),
+        Column("time", [time_taken(job.wall_time_s) for job in jobs], "right"),
+    ]
+    styles = [BEST_STYLE if i == 0 and job.status == "completed" else None for i, job in enumerate(jobs)]  # fmt: skip
+    title = f"sweep: {len(jobs)} jobs, best first" + (f" by {metric} ({mode})" if metric else "")
+    caption = f"every job: {' '.join(shared)}" if shared else None
+    return fitted(title, columns, width, caption, styles)
 
 
-def shortened(override: str) -> str:
-    """``key=value`` with a long number cut to 4 significant digits, for the table (an Optuna
-    trial's ``optim.lr=0.004430375245218269`` reads as ``optim.lr=0.00443``); the summary
-    files keep every digit."""
-    key, equals, value = override.partition("=")
-    if not equals or len(value) <= 8:
-        return override
-    try:
-        return f"{key}={float(value):.4g}"
-    except ValueError:
-        return override
+def time_taken(seconds: float | None) -> str:
+    return "" if seconds is None else f"{seconds:.0f} s"
 
 
-def show(value: float | None) -> str:
-    return "" if value is None else format_value(value)
+def seeds_table(
+    settings: Sequence[Setting], metrics: Sequence[str], objective: str, width: int
+) -> FittedTable:
+    """Each setting's mean ± standard deviation over its seeds, and the 95% interval of the
+    objective's mean, best mean first."""
+    shared = shared_overrides([setting.overrides for setting in settings])
+    columns = [
+        *override_columns([setting.overrides for setting in settings], shared),
+        Column("seeds", [seeds_count(setting) for setting in settings], "right"),
+        Column(f"{objective} mean ± sd", [spread(s.objective) for s in settings], "right"),
+        Column("95% interval", [interval(s.objective) for s in settings], "right"),
+        *(
+            Column(f"{name} mean ± sd", [spread(s.metrics.get(name)) for s in settings], "right",
+                   optional=True)
+            for name in metrics
+        ),
+    ]  # fmt: skip
+    styles = [BEST_STYLE if i == 0 and s.objective else None for i, s in enumerate(settings)]
+    title = f"over seeds: {len(settings)} settings, best mean first"
+    return fitted(title, columns, width, None, styles)
 
 
-@dataclass(frozen=True)
-class CrossTable:
-    """One metric by the settings of two axes, as a paper's table lays out its results.
-
-    ``sweep.table`` in the config: ``rows`` (a setting), ``columns`` (one or more settings,
-    whose values together name a column, e.g. ``"true cnn"``), ``metric``, and
-    ``offset + scale · metric`` as the value shown (100 and -100 turn an accuracy into an
-    error in %); ``labels`` renames columns.
-    """
-
-    rows: str
-    columns: list[str]
-    metric: str
-    title: str = ""
-    scale: float = 1.0
-    offset: float = 0.0
-    labels: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def settings(self) -> list[str]:
-        return [self.rows, *self.columns]
-
-    def cells(self, jobs: Sequence[JobOutcome]) -> dict[tuple[str, str], float | None]:
-        """(row, column) → value, over the jobs in job order; None where a job did not complete."""
-        cells: dict[tuple[str, str], float | None] = {}
-        for job in sorted(jobs, key=lambda job: job.number):
-            row = as_label(job.settings.get(self.rows))
-            column = " ".join(as_label(job.settings.get(key)) for key in self.columns)
-            column = self.labels.get(column, column)
-            measured = job.metrics.get(self.metric) if job.status == "completed" else None
-            cells[row, column] = None if measured is None else self.offset + self.scale * measured
-        return cells
-
-    def rich_table(self, jobs: Sequence[JobOutcome]) -> Table:
-        cells = self.cells(jobs)
-        rows = list(dict.fromkeys(row for row, _ in cells))
-        columns = list(dict.fromkeys(column for _, column in cells))
-        table = Table(title=self.title or self.metric, header_style="bold")
-        table.add_column(self.rows)
-        for column in columns:
-            table.add_column(column, justify="right")
-        for row in rows:
-            values = [cells.get((row, column)) for column in columns]
-            table.add_row(row, *("" if v is None else f"{v:.2f}" for v in values))
-        return table
-
-    def records(self, jobs: Sequence[JobOutcome]) -> list[dict[str, Any]]:
-        return [
-            {"row": row, "column": column, "value": value}
-            for (row, column), value in self.cells(jobs).items()
-        ]
+def seeds_count(setting: Setting) -> str:
+    completed = setting.objective.n if setting.objective else 0
+    return f"{completed}/{len(setting.jobs)}"
 
 
-def as_label(value: Any) -> str:
-    """A setting's value as it is written in YAML and on the command line."""
-    return str(value).lower() if isinstance(value, bool) else str(value)
+def spread(estimate: Estimate | None) -> str:
+    if estimate is None:
+        return ""
+    if estimate.std is None:
+        return show(estimate.mean)
+    return f"{show(estimate.mean)} ± {show(estimate.std)}"
+
+
+def interval(estimate: Estimate | None) -> str:
+    if estimate is None or estimate.low is None or estimate.high is None:
+        return ""
+    return f"[{show(estimate.low)}, {show(estimate.high)}]"
 
 
 def as_record(job: JobOutcome) -> dict[str, Any]:
@@ -243,10 +124,27 @@ def as_record(job: JobOutcome) -> dict[str, Any]:
     }
 
 
+def setting_record(setting: Setting) -> dict[str, Any]:
+    return {
+        "overrides": list(setting.overrides),
+        "jobs": list(setting.jobs),
+        "objective": setting.objective.as_record() if setting.objective else None,
+        "metrics": {name: estimate.as_record() for name, estimate in setting.metrics.items()},
+    }
+
+
 def write_sweep_summary(
-    jobs: Sequence[JobOutcome], sweep_dir: Path, cross_table: CrossTable | None = None
+    jobs: Sequence[JobOutcome],
+    sweep_dir: Path,
+    cross_table: CrossTable | None = None,
+    settings: Sequence[Setting] = (),
 ) -> None:
-    """``sweep_summary.json`` and ``sweep_summary.csv``: the table's rows with every metric."""
+    """``sweep_summary.json`` and ``sweep_summary.csv``: the table's rows with every metric.
+
+    With ``settings`` (a sweep over seeds), the JSON lists them best mean first under
+    ``seeds``, and each CSV row also carries its setting's mean, standard deviation and 95%
+    interval of the objective and of the pooled metrics.
+    """
     summary: dict[str, Any] = {
         "sweep_dir": str(sweep_dir),
         "counts": dict(Counter(job.status for job in jobs)),
@@ -254,19 +152,54 @@ def write_sweep_summary(
     }
     if cross_table is not None:
         summary["table"] = {"title": cross_table.title, "cells": cross_table.records(jobs)}
+    if settings:
+        records = [setting_record(setting) for setting in settings]
+        summary["seeds"] = {
+            "best": records[0] if settings[0].objective else None,
+            "settings": records,
+        }
     write_json_atomically(summary, sweep_dir / "sweep_summary.json")
     names = metric_names(jobs)
+    pooled = ["objective", *sorted({name for s in settings for name in s.metrics})]
+    setting_of = {number: s for s in settings for number in s.jobs}
     text = io.StringIO()
     writer = csv.writer(text)
-    writer.writerow(
-        ["job", "overrides", "status", "objective", "mode", "value", "wall_time_s", "error", *names]
-    )
+    header = [
+        "job",
+        "overrides",
+        "status",
+        "objective",
+        "mode",
+        "value",
+        "wall_time_s",
+        "error",
+        *names,
+    ]
+    if settings:
+        header += [
+            f"{name} {part}" for name in pooled for part in ("mean", "std", "ci95_low", "ci95_high")
+        ]
+    writer.writerow(header)
     for job in jobs:
-        writer.writerow(
-            [job.number, " ".join(job.overrides), job.status, job.objective, job.mode,
-             job.value, job.wall_time_s, job.error, *(job.metrics.get(n) for n in names)]
-        )  # fmt: skip
+        row = [job.number, " ".join(job.overrides), job.status, job.objective, job.mode,
+               job.value, job.wall_time_s, job.error, *(job.metrics.get(n) for n in names)]  # fmt: skip
+        if settings:
+            row += pooled_cells(setting_of.get(job.number), pooled)
+        writer.writerow(row)
     write_text_atomically(text.getvalue(), sweep_dir / "sweep_summary.csv")
+
+
+def pooled_cells(setting: Setting | None, names: Sequence[str]) -> list[float | None]:
+    cells: list[float | None] = []
+    for name in names:
+        estimate = None
+        if setting is not None:
+            estimate = setting.objective if name == "objective" else setting.metrics.get(name)
+        fields = (
+            (estimate.mean, estimate.std, estimate.low, estimate.high) if estimate else (None,) * 4
+        )
+        cells += list(fields)
+    return cells
 
 
 class SweepReport(Callback):
@@ -283,16 +216,44 @@ class SweepReport(Callback):
                 soft_wrap=True,
             )
             return
+        from runner.sweeps.figures import draw_sweep_figures, figure_specs
+
         table_config = OmegaConf.select(config, "sweep.table")
         cross_table = CrossTable(**OmegaConf.to_container(table_config)) if table_config else None
-        jobs = best_first(read_outcomes(sweep_dir, cross_table.settings if cross_table else ()))
+        figure_entries = OmegaConf.select(config, "sweep.figures")
+        specs = figure_specs(
+            OmegaConf.to_container(figure_entries, resolve=True) if figure_entries else None
+        )
+        setting_keys = [key for spec in specs.values() for key in getattr(spec, "settings", [])]
+        if cross_table:
+            setting_keys += cross_table.settings
+        jobs = best_first(read_outcomes(sweep_dir, list(dict.fromkeys(setting_keys))))
         if not jobs:
             return
-        write_sweep_summary(jobs, sweep_dir, cross_table)
-        console.print(sweep_table(jobs))
+        metric, mode = main_objective(jobs)
+        pooled_metrics = key_metrics(jobs)
+        settings = (
+            best_by_mean(pool_seeds(jobs, pooled_metrics), mode)
+            if varies_seed([job.overrides for job in jobs])
+            else []
+        )
+        write_sweep_summary(jobs, sweep_dir, cross_table, settings)
+        show_fitted(jobs_table(jobs, console.width))
+        if settings:
+            show_fitted(seeds_table(settings, pooled_metrics, metric or "objective", console.width))
         if cross_table is not None:
             console.print(cross_table.rich_table(jobs))
-        console.print(f"sweep summary: {sweep_dir / 'sweep_summary.csv'} (and .json)")
+        figures = draw_sweep_figures(jobs, sweep_dir, specs, cross_table)
+        console.print(
+            f"sweep summary: {sweep_dir / 'sweep_summary.csv'} (and .json)", soft_wrap=True
+        )
+        if figures:
+            console.print(
+                f"sweep figures: {sweep_dir / 'figures'} ({len(figures)})", soft_wrap=True
+            )
+        from runner.sweeps.wandb_report import log_sweep_report
+
+        log_sweep_report(config, sweep_dir, figures, jobs)
         not_completed = [job for job in jobs if job.status not in ENDED_WELL]
         if not_completed:
             listed = "; ".join(
@@ -305,3 +266,9 @@ class SweepReport(Callback):
             # Callbacks' exceptions become warnings in Hydra; SystemExit is how a callback
             # makes the sweep's exit status say that jobs failed.
             raise SystemExit(SWEEP_FAILED_EXIT_CODE)
+
+
+def show_fitted(fitted_table: FittedTable) -> None:
+    console.print(fitted_table.table)
+    for line in fitted_table.lines_below(console.width):
+        console.print(line, markup=False, highlight=False)

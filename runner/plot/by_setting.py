@@ -1,0 +1,117 @@
+"""A metric of every job of a sweep against one of its settings: a line per value of other
+settings, a panel per value of one more, a row per epoch looked at. The layout of the Adam
+paper's Figure 4 (loss against log step size, with and without bias correction)."""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runner.plot.canvas import add_legend, log_scale_helps, new_figure, save_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+LINE_STYLES = ("-", "--", ":", "-.")
+
+
+@dataclass(frozen=True)
+class BySetting:
+    """A ``sweep.figures`` entry of ``kind: by_setting``.
+
+    ``metric`` is read at the end of each job, or, with ``at_epochs``, at each of those
+    epochs (one row of panels each; an epoch mean such as ``train/epoch_loss``). ``lines``
+    names one or two settings: the first sets a line's colour, the second its dash.
+    ``labels`` renames settings in titles and legends (``optim.betas.0: β1``).
+    """
+
+    metric: str
+    x: str
+    lines: list[str]
+    panels: str | None = None
+    at_epochs: list[int] | None = None
+    log_x: bool = False
+    title: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    kind: str = "by_setting"
+
+    @property
+    def settings(self) -> list[str]:
+        return [self.x, *self.lines, *([self.panels] if self.panels else [])]
+
+
+@dataclass(frozen=True)
+class Point:
+    """One job: its settings and its ``metric`` at the end (``None`` as the epoch) or at an
+    epoch."""
+
+    settings: dict[str, Any]
+    value_at: Callable[[int | None], float | None]
+
+
+def draw_by_setting(spec: BySetting, points: Sequence[Point], out: Path) -> Path:
+    """``out``: :func:`by_setting_figure`."""
+    return save_figure(by_setting_figure(spec, points), out)
+
+
+def by_setting_figure(spec: BySetting, points: Sequence[Point]) -> "Figure":
+    """A panel per value of ``spec.panels`` (and row per epoch of ``spec.at_epochs``), with a
+    line per combination of the ``spec.lines`` settings through the jobs' values."""
+    panel_values = distinct(p.settings.get(spec.panels) for p in points) if spec.panels else [None]
+    rows: list[int | None] = distinct(spec.at_epochs or [None])
+    figure, axes = new_figure(len(rows) * len(panel_values), columns=len(panel_values),
+                              title=spec.title)  # fmt: skip
+    colours = distinct(p.settings.get(spec.lines[0]) for p in points)
+    dashes = distinct(p.settings.get(spec.lines[1]) for p in points) if len(spec.lines) > 1 else []
+    for number, ax in enumerate(axes):
+        epoch, panel = rows[number // len(panel_values)], panel_values[number % len(panel_values)]
+        shown: list[float] = []
+        groups = distinct(tuple(p.settings.get(key) for key in spec.lines) for p in points)
+        for group in groups:
+            members = [
+                p for p in points
+                if tuple(p.settings.get(key) for key in spec.lines) == group
+                and (spec.panels is None or p.settings.get(spec.panels) == panel)
+            ]  # fmt: skip
+            xy = sorted(
+                (float(p.settings[spec.x]), value)
+                for p in members
+                if (value := p.value_at(epoch)) is not None
+            )
+            if not xy:
+                continue
+            colour = f"C{colours.index(group[0]) % 10}"
+            dash = LINE_STYLES[dashes.index(group[1]) % len(LINE_STYLES)] if dashes else "-"
+            label = " ".join(
+                f"{name_of(spec, key)}={value}"
+                for key, value in zip(spec.lines, group, strict=True)
+            )
+            ax.plot(
+                *zip(*xy, strict=True), dash, marker="o", markersize=3, color=colour, label=label
+            )
+            shown += [y for _, y in xy]
+        heading = [f"{name_of(spec, spec.panels)}={panel}"] if spec.panels else []
+        heading += [f"after epoch {epoch}"] if epoch is not None else []
+        ax.set_title(", ".join(heading), fontsize="medium")
+        ax.set_xlabel(name_of(spec, spec.x))
+        ax.set_ylabel(spec.metric)
+        if spec.log_x:
+            ax.set_xscale("log")
+        if log_scale_helps(shown):
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        add_legend(ax, len(groups))
+    return figure
+
+
+def name_of(spec: BySetting, key: str) -> str:
+    return spec.labels.get(key, key)
+
+
+def distinct(values: Any) -> list[Any]:
+    """The values once each: sorted where they can be, else in first-seen order."""
+    once = list(dict.fromkeys(values))
+    try:
+        return sorted(once)
+    except TypeError:  # values of different types, or None beside numbers
+        return once

@@ -1,0 +1,168 @@
+"""A sweep's figures, drawn as it ends from what its jobs left on disk (``metrics.jsonl``,
+``figures/*.json``, ``summary.json``), into ``<sweep dir>/figures/``:
+
+- ``<metric>.png`` for each key metric: its curve in every job, labelled by the overrides
+  that vary; jobs that differ only in their seed make one mean line with a ±1 sd band;
+- each entry of ``sweep.figures``: a paper's figure (``kind: curves`` or ``by_setting``);
+- ``table.png``: the sweep's ``sweep.table``, when it has one;
+- ``<plot>.png`` for each line plot the experiment saves: a panel per job.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import MISSING, dataclass, fields
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from runner.errors import ConfigError
+from runner.files import read_json
+from runner.plot.by_setting import BySetting, Point, draw_by_setting
+from runner.plot.canvas import draw_safely
+from runner.plot.curves import curve_lines, draw_overlays
+from runner.plot.series import Series, read_series
+from runner.sweeps.cross_table import CrossTable
+from runner.sweeps.labels import label, shared_overrides
+from runner.sweeps.outcomes import JobOutcome, key_metrics, main_objective
+
+PANEL_LIMIT = 16  # more jobs than this draw no figure of a panel per job: too small to read
+
+
+@dataclass(frozen=True)
+class Curves:
+    """A ``sweep.figures`` entry of ``kind: curves``: ``metric`` against steps, a line per job
+    (or per setting, over seeds), as the Adam paper's Figures 1 and 2 draw training cost."""
+
+    metric: str
+    title: str = ""
+    kind: str = "curves"
+
+
+FIGURE_KINDS = {"curves": Curves, "by_setting": BySetting}
+
+
+def figure_specs(entries: dict[str, Any] | None) -> dict[str, Curves | BySetting]:
+    """The ``sweep.figures`` entries, each checked: a :class:`ConfigError` names the first
+    that cannot be drawn."""
+    specs: dict[str, Curves | BySetting] = {}
+    for name, entry in (entries or {}).items():
+        kind = (entry or {}).get("kind")
+        if kind not in FIGURE_KINDS:
+            raise ConfigError(
+                f"sweep.figures.{name}.kind must be one of {', '.join(FIGURE_KINDS)}; got {kind!r}"
+            )
+        spec_type = FIGURE_KINDS[kind]
+        allowed = {f.name for f in fields(spec_type)}
+        unknown = sorted(set(entry) - allowed)
+        if unknown:
+            raise ConfigError(
+                f"sweep.figures.{name} has no setting {unknown[0]!r}; a {kind} figure takes "
+                f"{', '.join(sorted(allowed - {'kind'}))}"
+            )
+        try:
+            specs[name] = spec_type(**entry)
+        except TypeError:
+            required = [
+                f.name
+                for f in fields(spec_type)
+                if f.default is MISSING and f.default_factory is MISSING
+            ]
+            raise ConfigError(
+                f"sweep.figures.{name} needs {', '.join(required)} for a {kind} figure"
+            ) from None
+    return specs
+
+
+def file_name(metric: str) -> str:
+    """``val_acc.png`` for ``val/acc``."""
+    return metric.replace("/", "_") + ".png"
+
+
+def curve_metrics(jobs: Sequence[JobOutcome], series: dict[int, dict[str, Series]]) -> list[str]:
+    """The metrics a sweep draws curves of: its objective, the training loss, and the
+    validation side of the key test metrics, as far as the jobs logged them over steps."""
+    objective, _ = main_objective(jobs)
+    validated = ["val/" + name.split("/", 1)[1] for name in key_metrics(jobs)]
+    logged = {name for job_series in series.values() for name in job_series}
+    wanted = dict.fromkeys([objective, "train/loss", *validated])
+    return [m for m in wanted if m in logged and not m.startswith("test/")]
+
+
+def job_series(
+    jobs: Sequence[JobOutcome], series: dict[int, dict[str, Series]]
+) -> list[tuple[Sequence[str], dict[str, Series]]]:
+    """The jobs' overrides and series, in job order."""
+    ordered = sorted(jobs, key=lambda job: job.number)
+    return [(job.overrides, series[job.number]) for job in ordered if job.number in series]
+
+
+def draw_sweep_figures(
+    jobs: Sequence[JobOutcome],
+    sweep_dir: Path,
+    specs: dict[str, Curves | BySetting],
+    cross_table: CrossTable | None = None,
+) -> dict[str, Path]:
+    """Every figure of the sweep (see the module), by file name without ``.png``; a figure
+    that cannot be drawn is a warning."""
+    from runner.plot.lines import draw_line_panels
+
+    series = {
+        job.number: read_series(job.run_dir / "metrics.jsonl")
+        for job in jobs
+        if (job.run_dir / "metrics.jsonl").exists()
+    }
+    runs = job_series(jobs, series)
+    plans: list[tuple[str, Callable[[Path], Path]]] = []  # (file name, draw it there)
+    for metric in curve_metrics(jobs, series):
+        lines = {metric: curve_lines(runs, metric)}
+        plans.append(
+            (file_name(metric), partial(draw_overlays, [metric], lines, title=f"sweep {sweep_dir}"))
+        )
+    for name, spec in specs.items():
+        if isinstance(spec, Curves):
+            lines = {spec.metric: curve_lines(runs, spec.metric)}
+            plans.append(
+                (f"{name}.png", partial(draw_overlays, [spec.metric], lines, title=spec.title))
+            )
+        else:
+            points = by_setting_points(jobs, series, spec)
+            plans.append((f"{name}.png", partial(draw_by_setting, spec, points)))
+    if cross_table is not None:
+        plans.append(("table.png", partial(cross_table.draw, jobs)))
+    for name, panels in line_plot_panels(jobs).items():
+        plans.append(
+            (f"{name}.png", partial(draw_line_panels, panels, title=f"{name}: a panel per job"))
+        )
+    drawn: dict[str, Path] = {}
+    for file, draw in plans:
+        out = sweep_dir / "figures" / file
+        if draw_safely(str(out), partial(draw, out)):
+            drawn[out.stem] = out
+    return drawn
+
+
+def by_setting_points(
+    jobs: Sequence[JobOutcome], series: dict[int, dict[str, Series]], spec: BySetting
+) -> list[Point]:
+    """Each job that completed, with the settings the figure sorts it by and its metric."""
+
+    def reader(job: JobOutcome) -> Any:
+        def value_at(epoch: int | None) -> float | None:
+            if epoch is None:
+                return job.metrics.get(spec.metric)
+            logged = series.get(job.number, {}).get(spec.metric)
+            return None if logged is None else logged.at_epoch(epoch)
+
+        return value_at
+
+    return [Point(job.settings, reader(job)) for job in jobs if job.status == "completed"]
+
+
+def line_plot_panels(jobs: Sequence[JobOutcome]) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """For each line plot the jobs saved, a (label, plot) per job, when there are few enough."""
+    shared = shared_overrides([job.overrides for job in jobs])
+    panels: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for job in sorted(jobs, key=lambda job: job.number):
+        title = label(job.overrides, shared, f"job {job.number}")
+        for saved in sorted((job.run_dir / "figures").glob("*.json")):
+            panels.setdefault(saved.stem, []).append((title, read_json(saved)))
+    return {name: found for name, found in panels.items() if len(found) <= PANEL_LIMIT}
