@@ -37,6 +37,7 @@ from experiments.adam_fused import (
     check_fused_supports,
     fused_kernel_supports,
 )
+from experiments.base import Histogram
 from experiments.checks import check_positive, check_sizes
 from experiments.classifier import Classifier
 
@@ -197,10 +198,16 @@ class Adam(_MomentOptimizer):
             path; ``None`` lets ``fused`` choose.
         fused: ``True`` for the fused path; ``None`` (default) takes it where torch's fused
             kernel supports the parameters, and the multi-tensor path elsewhere.
+        record_every: every this many steps (t a multiple of it), measure the step of
+            §2.1 (:meth:`pop_statistics`); ``None`` (default) measures nothing and costs
+            nothing.
     """
 
     second = "v"
     fused_by_default = True
+    QUANTILES = (0.5, 0.9, 0.99)
+    HISTOGRAM_BINS = 50
+    QUANTILE_LIMIT = 2**24  # torch.quantile's largest input; beyond it, an even subsample
 
     def __init__(
         self,
@@ -213,10 +220,77 @@ class Adam(_MomentOptimizer):
         maximize: bool = False,
         foreach: bool | None = None,
         fused: bool | None = None,
+        record_every: int | None = None,
     ) -> None:
         super().__init__(
             params, lr, betas, eps, weight_decay, bias_correction, maximize, foreach, fused
         )
+        if record_every is not None:
+            check_positive(record_every=record_every)
+        self.record_every = record_every
+        self._statistics: dict[str, float | Histogram] = {}
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
+        """Take one step (see :class:`_MomentOptimizer`); on a step that ``record_every``
+        picks, also measure it."""
+        if self.record_every is None or self._next_step() % self.record_every:
+            return super().step(closure)
+        before = {p: p.detach().clone() for p in self._with_gradients()}
+        loss = super().step(closure)
+        self._statistics = self.measure_step(before)
+        return loss
+
+    def _with_gradients(self) -> Iterator[Tensor]:
+        return (p for group in self.param_groups for p in group["params"] if p.grad is not None)
+
+    def _next_step(self) -> int:
+        """The step count t the next step gives the parameters (those with a gradient)."""
+        first = next(self._with_gradients(), None)
+        return 1 + (self.state[first].get("step", 0) if first is not None else 0)
+
+    def measure_step(self, before: dict[Tensor, Tensor]) -> dict[str, float | Histogram]:
+        """§2.1's claims about the step just taken, over every parameter that moved:
+
+        - ``step_ratio_p50/p90/p99/max``: quantiles of |m̂/(√v̂ + ε)|, which the paper says
+          is usually within [0, 1] (the bias-corrected moments, with or without the
+          ablation);
+        - ``step_ratio``: its histogram;
+        - ``update_over_lr_max``: the largest |Δθ| / α actually applied, which the paper
+          bounds by about 1 (by (1 − β1)/√(1 − β2) in the worst case).
+        """
+        ratios, largest_update = [], 0.0
+        for group in self.param_groups:
+            h = Hyperparameters.of(group)
+            for p in group["params"]:
+                if p not in before:
+                    continue
+                state, t = self.state[p], self.state[p]["step"]
+                m_hat = state["m"] / (1 - h.beta1**t)
+                v_hat = state["v"] / (1 - h.beta2**t)
+                ratios.append((m_hat / (v_hat.sqrt() + h.eps)).abs().flatten().float())
+                update = (p - before[p]).abs().max().item() / h.lr
+                largest_update = max(largest_update, update)
+        values = torch.cat(ratios)
+        sample = values[:: math.ceil(values.numel() / self.QUANTILE_LIMIT)]
+        quantiles = torch.quantile(sample, torch.tensor(self.QUANTILES, device=sample.device))
+        top = values.max().item()
+        counts = torch.histc(values, bins=self.HISTOGRAM_BINS, min=0.0, max=max(top, 1.0))
+        edges = torch.linspace(0.0, max(top, 1.0), self.HISTOGRAM_BINS + 1)
+        named = {
+            f"step_ratio_p{round(100 * q)}": v.item()
+            for q, v in zip(self.QUANTILES, quantiles, strict=True)
+        }
+        return named | {
+            "step_ratio_max": top,
+            "update_over_lr_max": largest_update,
+            "step_ratio": Histogram(counts.tolist(), edges.tolist()),
+        }
+
+    def pop_statistics(self) -> dict[str, float | Histogram]:
+        """What the latest recorded step measured (:meth:`measure_step`), once; else nothing."""
+        statistics, self._statistics = self._statistics, {}
+        return statistics
 
     @staticmethod
     def _reference(

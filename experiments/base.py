@@ -42,6 +42,14 @@ class LinePlot:
     styles: dict[str, str] = field(default_factory=dict)  # label → matplotlib format ("--")
 
 
+@dataclass(frozen=True)
+class Histogram:
+    """A distribution by its bin counts and the ``len(counts) + 1`` edges of the bins."""
+
+    counts: list[float]
+    edges: list[float]
+
+
 class OptimizerStep(Protocol):
     """Takes one optimisation step of ``optimizer`` on ``loss``."""
 

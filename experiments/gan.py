@@ -115,6 +115,15 @@ def generator_loss(fake_logits: Tensor, kind: str) -> Tensor:
     return F.logsigmoid(-fake_logits).mean()
 
 
+def gradient_norm(parameters: Iterable[nn.Parameter]) -> Tensor:
+    """The global norm of the parameters' gradients (those that have one), as a tensor: read
+    back only when the runner logs it."""
+    gradients = [p.grad.detach() for p in parameters if p.grad is not None]
+    if not gradients:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(gradients)))
+
+
 def value_estimate(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     """The minibatch estimate of V(D, G) = mean log D(x) + mean log(1 − D(G(z))), in float32
     (see :func:`generator_loss`)."""
@@ -162,7 +171,7 @@ class GAN(Experiment):
     factory, for separate learning rates (two time-scale updates).
     """
 
-    training_metrics = ("d_loss", "g_loss", "d_real", "d_fake", "value")
+    training_metrics = ("d_loss", "g_loss", "d_real", "d_fake", "value", "g_grad_norm")
     evaluation_metrics = ("parzen_ll", "parzen_se", "parzen_sigma", "d_real", "d_fake")
 
     def __init__(
@@ -251,7 +260,10 @@ class GAN(Experiment):
         Metrics are those of D before its step: ``d_loss`` = −V (what D minimises),
         ``value`` = V, ``d_real`` = mean D(x) and ``d_fake`` = mean D(G(z)). ``g_loss`` is
         the loss G stepped on, on calls with a G step; on the other calls it is the same loss
-        for the current G on the D step's noise, measured without a step.
+        for the current G on the D step's noise, measured without a step. ``g_grad_norm``,
+        on calls with a G step only, is the norm of the gradient G stepped on: where D
+        rejects G's samples confidently, small for the minimax loss and large for the
+        non-saturating one (the paper's reason for the latter).
         """
         images = batch[0]
         real = 2 * images - 1
@@ -270,6 +282,7 @@ class GAN(Experiment):
         d_loss = -value
         self.optimizer_step(d_loss, optimizers["discriminator"])
         g_loss = generator_loss(fake_logits.detach(), self.generator_loss)
+        metrics: dict[str, Tensor] = {}
 
         # Generator: descend its loss through the updated D.
         if self._calls % self.k_disc_steps == 0:
@@ -278,8 +291,9 @@ class GAN(Experiment):
             )
             # G's backward also fills D's gradients; D's next step clears them first.
             self.optimizer_step(g_loss, optimizers["generator"])
+            metrics["g_grad_norm"] = gradient_norm(self.generator.parameters())
 
-        return {
+        return metrics | {
             "d_loss": d_loss.detach(),
             "g_loss": g_loss.detach(),
             "d_real": torch.sigmoid(real_logits).mean().detach(),
@@ -415,6 +429,16 @@ def normal_density(mean: float = 0.0, std: float = 1.0) -> Density:
     return lambda x: torch.exp(-0.5 * ((x - mean) / std) ** 2) / (std * math.sqrt(2 * math.pi))
 
 
+def uniform_density(mean: float = 0.0, std: float = 1.0) -> Density:
+    """The density of the uniform distribution with this mean and standard deviation: flat
+    on [mean − √3·std, mean + √3·std]."""
+    half_width = math.sqrt(3) * std
+    return lambda x: ((x - mean).abs() <= half_width).to(x.dtype) / (2 * half_width)
+
+
+DENSITY_FAMILIES = {"normal": normal_density, "uniform": uniform_density}
+
+
 def default_grid() -> Tensor:
     """Points to integrate on: [−30, 30] in steps of 0.001, in float64."""
     return torch.linspace(-30, 30, 60_001, dtype=torch.float64)
@@ -469,6 +493,16 @@ def js_divergence(p_data: Density, p_model: Density, grid: Tensor | None = None)
     return torch.trapezoid(integrand, x).item()
 
 
+def wasserstein_1(p_data: Density, p_model: Density, grid: Tensor | None = None) -> float:
+    """W1(p, q) = ∫ |F_p − F_q| dx in one dimension (F: the distribution functions, by the
+    cumulative trapezoid rule on ``grid``): the work of moving one density onto the other,
+    which keeps growing with their distance where JS stops at log 2."""
+    x = default_grid() if grid is None else grid
+    f_p = torch.cumulative_trapezoid(p_data(x), x)
+    f_q = torch.cumulative_trapezoid(p_model(x), x)
+    return torch.trapezoid((f_p - f_q).abs(), x[1:]).item()
+
+
 def train_discriminator_1d(
     sample_data: Callable[[int], Tensor],
     sample_model: Callable[[int], Tensor],
@@ -512,14 +546,17 @@ class Probability(nn.Module):
 class GANTheory(Experiment):
     """Theorem 1 in the runner: D trained against a fixed generator approaches D*.
 
-    p_d = N(data_mean, data_std²) and a fixed p_g = N(model_mean, model_std²) are 1-D densities
-    known in closed form, so every evaluation can compare the trained discriminator with
-    D* = p_d/(p_d + p_g) and its value V(D, G) with V(D*, G) = −log 4 + 2·JS(p_d‖p_g). The
-    experiment draws its own samples: the runner's image batches only pace its steps.
+    p_d (mean ``data_mean``, standard deviation ``data_std``) and a fixed p_g (``model_mean``,
+    ``model_std``) are 1-D densities known in closed form, normal or uniform (``family``), so
+    every evaluation can compare the trained discriminator with D* = p_d/(p_d + p_g) and its
+    value V(D, G) with V(D*, G) = −log 4 + 2·JS(p_d‖p_g). It also reports JS itself and the
+    Wasserstein-1 distance: two uniform densities that do not overlap have JS = log 2 however
+    far apart they are, while W1 grows with the distance (the limitation §4's theory leaves).
+    The experiment draws its own samples: the runner's image batches only pace its steps.
     """
 
     training_metrics = ("d_loss", "value")
-    evaluation_metrics = ("d_error", "value", "value_at_optimum", "theorem_2")
+    evaluation_metrics = ("d_error", "value", "value_at_optimum", "theorem_2", "js", "wasserstein")
 
     def __init__(
         self,
@@ -529,12 +566,16 @@ class GANTheory(Experiment):
         model_std: float = 1.0,
         hidden: int = 64,
         samples_per_step: int = 1024,
+        family: str = "normal",
     ) -> None:
         super().__init__()
         for name, value in (("data_std", data_std), ("model_std", model_std)):
             if not value > 0:
                 raise ValueError(f"model.{name} must be > 0, got {value}")
+        if family not in DENSITY_FAMILIES:
+            raise ValueError(f"model.family must be normal or uniform, got {family!r}")
         check_positive(hidden=hidden, samples_per_step=samples_per_step)
+        self.family = family
         self.data_mean, self.data_std = data_mean, data_std
         self.model_mean, self.model_std = model_mean, model_std
         self.samples_per_step = samples_per_step
@@ -552,23 +593,38 @@ class GANTheory(Experiment):
     def training_step(self, batch: Batch, optimizers: dict[str, Optimizer]) -> dict[str, Tensor]:
         """One ascent step of D on V, with fresh samples of p_d and p_g (the batch is unused)."""
         n, device = self.samples_per_step, next(self.parameters()).device
-        real = torch.randn(n, 1, device=device) * self.data_std + self.data_mean
-        fake = torch.randn(n, 1, device=device) * self.model_std + self.model_mean
+        real = self.draw(n, self.data_mean, self.data_std, device)
+        fake = self.draw(n, self.model_mean, self.model_std, device)
         value = value_estimate(self.discriminator(real), self.discriminator(fake))
         self.optimizer_step(-value, optimizers["discriminator"])
         return {"d_loss": -value.detach(), "value": value.detach()}
 
+    def draw(self, n: int, mean: float, std: float, device: torch.device) -> Tensor:
+        """n samples [n, 1] of the family's distribution with this mean and deviation."""
+        if self.family == "normal":
+            return torch.randn(n, 1, device=device) * std + mean
+        return (2 * torch.rand(n, 1, device=device) - 1) * math.sqrt(3) * std + mean
+
     def densities(self) -> tuple[Density, Density]:
-        return (
-            normal_density(self.data_mean, self.data_std),
-            normal_density(self.model_mean, self.model_std),
-        )
+        density = DENSITY_FAMILIES[self.family]
+        return density(self.data_mean, self.data_std), density(self.model_mean, self.model_std)
 
     def bulk_grid(self, points: int = 601) -> Tensor:
-        """Points over the bulk (±3 standard deviations) of both densities."""
-        low = min(self.data_mean - 3 * self.data_std, self.model_mean - 3 * self.model_std)
-        high = max(self.data_mean + 3 * self.data_std, self.model_mean + 3 * self.model_std)
+        """Points over the bulk of both densities: ±3 standard deviations of a normal one,
+        the whole support of a uniform one."""
+        reach = 3.0 if self.family == "normal" else math.sqrt(3)
+        low = min(self.data_mean - reach * self.data_std, self.model_mean - reach * self.model_std)
+        high = max(self.data_mean + reach * self.data_std, self.model_mean + reach * self.model_std)
         return torch.linspace(low, high, points, dtype=torch.float64)
+
+    def integration_grid(self) -> Tensor:
+        """Where the integrals are taken: :func:`default_grid` for normal densities; for
+        uniform ones, their supports and a margin in 200,000 steps, fine enough that the
+        densities' jumps cost the integrals less than 1e-4."""
+        if self.family == "normal":
+            return default_grid()
+        bulk = self.bulk_grid(2)
+        return torch.linspace(bulk[0].item() - 1, bulk[1].item() + 1, 200_001, dtype=torch.float64)
 
     def trained_discriminator(self) -> "Probability":
         """A CPU copy of D as probabilities, for the integrals."""
@@ -579,14 +635,17 @@ class GANTheory(Experiment):
         p_data, p_model = self.densities()
         grid = self.bulk_grid()
         trained = self.trained_discriminator()
-        distance = (
-            (trained(grid) - optimal_discriminator(grid, p_data, p_model)).abs().mean().item()
-        )
+        where_either = (p_data(grid) + p_model(grid)) > 0  # D* says nothing where both vanish
+        gap = trained(grid) - optimal_discriminator(grid, p_data, p_model)
+        integration = self.integration_grid()
+        js = js_divergence(p_data, p_model, integration)
         return {
-            "d_error": distance,
-            "value": value_function(trained, p_data, p_model),
-            "value_at_optimum": value_at_optimum(p_data, p_model),
-            "theorem_2": -math.log(4) + 2 * js_divergence(p_data, p_model),
+            "d_error": gap[where_either].abs().mean().item(),
+            "value": value_function(trained, p_data, p_model, integration),
+            "value_at_optimum": value_at_optimum(p_data, p_model, integration),
+            "theorem_2": -math.log(4) + 2 * js,
+            "js": js,
+            "wasserstein": wasserstein_1(p_data, p_model, integration),
         }
 
     def line_plots(self) -> dict[str, LinePlot]:
@@ -604,7 +663,7 @@ class GANTheory(Experiment):
         return {
             "discriminator": LinePlot(
                 grid, lines, x_label="x", y_label="D(x), density",
-                title=f"D and D* for p_g = N({self.model_mean:g}, {self.model_std:g}²)",
+                title=f"D and D* for a {self.family} p_g of mean {self.model_mean:g}, sd {self.model_std:g}",
                 styles={"D*": "--", "p_data": ":", "p_g": ":"},
             )
         }  # fmt: skip

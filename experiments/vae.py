@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from experiments.base import Batch, Experiment, mean_over_batches
+from experiments.base import Batch, Experiment, gather_over_processes, mean_over_batches
 from experiments.checks import check_positive, check_sizes
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "softplus": nn.Softplus}
@@ -125,6 +125,39 @@ def importance_sampled_log_likelihood(
     return torch.logsumexp(torch.cat(log_weights), dim=0) - math.log(k)
 
 
+class PosteriorMeanSpread:
+    """How much each latent's posterior mean E_q[z|x] varies over a split's images: a latent
+    whose mean barely moves with x carries no information about it, q(z|x) having been
+    pulled onto the prior by the KL term.
+
+    A latent is *active* when Cov_x(E_q[z|x]) > 0.01 (Burda, Grosse and Salakhutdinov, 2016,
+    "Importance Weighted Autoencoders", §5.2). Sums of the means and of their squares are
+    kept per latent, in float64, and combined over the processes of a run.
+    """
+
+    THRESHOLD = 0.01
+
+    def __init__(self, latent_dim: int) -> None:
+        self.sums = torch.zeros(latent_dim, dtype=torch.float64)
+        self.squares = torch.zeros(latent_dim, dtype=torch.float64)
+        self.count = 0
+
+    def add(self, means: Tensor) -> None:
+        means = means.detach().double().cpu()
+        self.sums += means.sum(0)
+        self.squares += means.square().sum(0)
+        self.count += means.shape[0]
+
+    def variances(self) -> Tensor:
+        parts = gather_over_processes((self.sums, self.squares, self.count))
+        count = sum(part[2] for part in parts)
+        mean = sum(part[0] for part in parts) / count
+        return (sum(part[1] for part in parts) / count - mean.square()).clamp(min=0)
+
+    def active_units(self) -> int:
+        return int((self.variances() > self.THRESHOLD).sum())
+
+
 class VAE(Experiment):
     """Gaussian encoder and Bernoulli decoder trained on the ELBO (the paper's AEVB).
 
@@ -142,7 +175,7 @@ class VAE(Experiment):
     """
 
     training_metrics = ("loss", "elbo", "kl", "reconstruction")
-    evaluation_metrics = ("elbo", "kl", "reconstruction", "log_likelihood")
+    evaluation_metrics = ("elbo", "kl", "reconstruction", "log_likelihood", "active_units")
 
     def __init__(
         self,
@@ -214,11 +247,13 @@ class VAE(Experiment):
     def evaluate(self, batches: Iterable[Batch], split: str) -> dict[str, float]:
         """Mean ``elbo``, ``kl``, ``reconstruction`` and importance-sampled ``log_likelihood``
         (K = ``val_importance_samples`` on ``"val"``, else ``importance_samples``), all on
-        the same binarisation of each image."""
+        the same binarisation of each image, and the number of ``active_units``."""
         k = self.val_importance_samples if split == "val" else self.importance_samples
+        posterior_means = PosteriorMeanSpread(self.latent_dim)
 
         def measure(batch: Batch) -> dict[str, Tensor]:
             x = self.observe(batch[0])
+            posterior_means.add(self.encoder(x)[0])
             reconstruction, kl = self.elbo_terms(x)
             log_likelihood = importance_sampled_log_likelihood(
                 self, x, k, self.importance_batch_size
@@ -230,7 +265,8 @@ class VAE(Experiment):
                 "log_likelihood": log_likelihood.sum(),
             }
 
-        return mean_over_batches(batches, measure)
+        metrics = mean_over_batches(batches, measure)
+        return metrics | {"active_units": float(posterior_means.active_units())}
 
     @torch.no_grad()
     def decode_mean(self, z: Tensor) -> Tensor:

@@ -147,6 +147,7 @@ def train_epoch(
         metrics = processes.average_metrics(metrics) | steps.pop_gradient_norms()
         state.record_step(metrics)
         training_log.add(metrics, samples=len(batch[1]) * processes.count)
+        training_log.record_statistics(steps.pop_optimizer_statistics(), state)
         at_log_boundary = state.step % plan.log_every == 0
         if at_log_boundary:
             training_log.flush(state, end_of_epoch=False)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from torch import Tensor
 
-from experiments.base import LinePlot
+from experiments.base import Histogram, LinePlot
 from runner.metrics import MetricsFile, read_metrics
 from runner.wandb_run import WandbRun
 
@@ -50,6 +50,11 @@ class RunLog:
         if self.wandb is not None:
             self.wandb.log({**values, "epoch": epoch}, step=step)
         self.latest.update(values)
+
+    def log_histograms(self, histograms: dict[str, Histogram], step: int) -> None:
+        """Distributions, to W&B alone (``metrics.jsonl`` holds numbers)."""
+        if histograms and self.wandb is not None:
+            self.wandb.log_histograms(histograms, step=step)
 
     def bytes_written(self) -> int:
         """The length of ``metrics.jsonl`` (0 for a log that writes nothing)."""

@@ -80,6 +80,7 @@ class StepService:
         if settings.precision == "16":
             self.scalers = {name: torch.amp.GradScaler(device_type) for name in optimizers}
         self.gradient_norms: dict[str, Tensor] = {}
+        self.statistics: dict[str, dict[str, Any]] = {}  # what optimizers measured of a step
         self.rates_used: dict[str, float] = {}
 
     @contextmanager
@@ -141,6 +142,21 @@ class StepService:
         else:
             scaler.step(optimizer)  # skipped when the gradients overflowed
             scaler.update()
+        pop_statistics = getattr(optimizer, "pop_statistics", None)
+        if pop_statistics is not None:  # an optimizer that measures its steps (optim.record_every)
+            self.statistics[name] = pop_statistics() or self.statistics.get(name, {})
+
+    def pop_optimizer_statistics(self) -> dict[str, Any]:
+        """What the optimizers measured of this batch's steps, if anything: each name as the
+        optimizer gave it, or ``<optimizer>/<name>`` when there are several."""
+        measured, self.statistics = self.statistics, {}
+        if len(self.optimizers) == 1:
+            return next(iter(measured.values()), {})
+        return {
+            f"{optimizer}/{name}": v
+            for optimizer, values in measured.items()
+            for name, v in values.items()
+        }
 
     def pop_gradient_norms(self) -> dict[str, Tensor]:
         """The pre-clipping norms of this batch's steps: ``grad_norm``, or

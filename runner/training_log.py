@@ -3,9 +3,11 @@
 import math
 import time
 from collections.abc import Callable
+from typing import Any
 
 from torch import Tensor
 
+from experiments.base import Histogram
 from runner.console import TrainingProgress
 from runner.metrics import RunningMeans
 from runner.run_log import RunLog
@@ -58,6 +60,16 @@ class TrainingLog:
             self.restart_clock()
             return
         self.samples += samples
+
+    def record_statistics(self, statistics: dict[str, Any], state: TrainState) -> None:
+        """Log what an optimizer measured of this step (Adam's ``optim.record_every``) as it
+        is, at this step: numbers as ``optim/<name>`` records, distributions to W&B."""
+        if not statistics:
+            return
+        numbers = {f"optim/{k}": v for k, v in statistics.items() if not isinstance(v, Histogram)}
+        histograms = {f"optim/{k}": v for k, v in statistics.items() if isinstance(v, Histogram)}
+        self.log.log(numbers, step=state.step, epoch=state.epoch)
+        self.log.log_histograms(histograms, step=state.step)
 
     @property
     def pending(self) -> int:

@@ -108,6 +108,21 @@ class WandbRun:
         """``logger.log_checkpoints``: true, false, or auto (when the run is online)."""
         return not self.offline if setting == "auto" else bool(setting)
 
+    def log_histograms(self, histograms: dict[str, Any], step: int) -> None:
+        """Each :class:`experiments.base.Histogram` as a W&B histogram."""
+        import wandb
+
+        def log() -> None:
+            self._run.log(
+                {
+                    name: wandb.Histogram(np_histogram=(h.counts, h.edges))
+                    for name, h in histograms.items()
+                },
+                step=step,
+            )
+
+        self._guarded(log)
+
     def log_table(self, name: str, rows: list[dict[str, Any]], step: int) -> None:
         """``rows`` (dicts with the same keys) as a W&B table."""
         import wandb

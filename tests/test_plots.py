@@ -192,7 +192,7 @@ def test_the_bias_correction_figure_has_a_panel_per_beta1_and_a_row_per_epoch():
                      panels="optim.betas.0", at_epochs=[1, 10], log_x=True)  # fmt: skip
     points = [
         Point({"optim.lr": lr, "optim.bias_correction": correct, "optim.betas.0": beta1},
-              lambda epoch, lr=lr: 100.0 * lr * (epoch or 1))
+              lambda metric, epoch, lr=lr: 100.0 * lr * (epoch or 1))
         for lr in (1e-4, 1e-3, 1e-2) for correct in (True, False) for beta1 in (0.0, 0.9)
     ]  # fmt: skip
     figure = by_setting_figure(spec, points)

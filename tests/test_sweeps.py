@@ -265,7 +265,8 @@ def sweep_jobs(experiment: str) -> list[list[str]]:
     "experiment, expected_jobs",
     [("adam_logreg", 3), ("adam_mlp", 4),
      pytest.param("adam_bias_correction", 60, marks=pytest.mark.slow),  # 60 configs to compose
-     ("gan_theory", 4), ("vae_paper", 5), ("stn_table1", 16)],
+     ("gan_theory", 4), ("vae_paper", 5), ("stn_table1", 16), ("gan_js_saturation", 14),
+     ("gan_generator_loss", 2), ("vae_active_units", 4)],
 )  # fmt: skip
 def test_every_paper_experiment_is_a_sweep_of_valid_jobs(experiment, expected_jobs):
     assert {path.stem for path in (CONF_DIR / "experiment").glob("*.yaml")} >= {experiment}
@@ -279,7 +280,7 @@ def test_every_paper_experiment_is_a_sweep_of_valid_jobs(experiment, expected_jo
 
 def test_every_experiment_config_is_covered():
     covered = {"adam_logreg", "adam_mlp", "adam_bias_correction", "gan_theory", "vae_paper",
-               "stn_table1"}  # fmt: skip
+               "stn_table1", "gan_js_saturation", "gan_generator_loss", "vae_active_units"}  # fmt: skip
     assert {path.stem for path in (CONF_DIR / "experiment").glob("*.yaml")} <= covered
 
 

@@ -19,15 +19,16 @@ LINE_STYLES = ("-", "--", ":", "-.")
 class BySetting:
     """A ``sweep.figures`` entry of ``kind: by_setting``.
 
-    ``metric`` is read at the end of each job, or, with ``at_epochs``, at each of those
-    epochs (one row of panels each; an epoch mean such as ``train/epoch_loss``). ``lines``
-    names one or two settings: the first sets a line's colour, the second its dash.
-    ``labels`` renames settings in titles and legends (``optim.betas.0: β1``).
+    ``metric`` (or a list of metrics, a column of panels each) is read at the end of each
+    job, or, with ``at_epochs``, at each of those epochs (a row of panels each; an epoch mean
+    such as ``train/epoch_loss``). ``lines`` names one or two settings: the first sets a
+    line's colour, the second its dash. ``labels`` renames settings in titles and legends
+    (``optim.betas.0: β1``).
     """
 
-    metric: str
+    metric: str | list[str]
     x: str
-    lines: list[str]
+    lines: list[str] = field(default_factory=list)
     panels: str | None = None
     at_epochs: list[int] | None = None
     log_x: bool = False
@@ -36,17 +37,21 @@ class BySetting:
     kind: str = "by_setting"
 
     @property
+    def metrics(self) -> list[str]:
+        return [self.metric] if isinstance(self.metric, str) else list(self.metric)
+
+    @property
     def settings(self) -> list[str]:
         return [self.x, *self.lines, *([self.panels] if self.panels else [])]
 
 
 @dataclass(frozen=True)
 class Point:
-    """One job: its settings and its ``metric`` at the end (``None`` as the epoch) or at an
-    epoch."""
+    """One job: its settings, and ``value_at(metric, epoch)``: a metric at the end (epoch
+    ``None``) or at an epoch."""
 
     settings: dict[str, Any]
-    value_at: Callable[[int | None], float | None]
+    value_at: Callable[[str, int | None], float | None]
 
 
 def draw_by_setting(spec: BySetting, points: Sequence[Point], out: Path) -> Path:
@@ -55,18 +60,18 @@ def draw_by_setting(spec: BySetting, points: Sequence[Point], out: Path) -> Path
 
 
 def by_setting_figure(spec: BySetting, points: Sequence[Point]) -> "Figure":
-    """A panel per value of ``spec.panels`` (and row per epoch of ``spec.at_epochs``), with a
-    line per combination of the ``spec.lines`` settings through the jobs' values."""
+    """A panel per metric and value of ``spec.panels`` (and a row per epoch of
+    ``spec.at_epochs``), with a line per combination of the ``spec.lines`` settings through
+    the jobs' values."""
     panel_values = distinct(p.settings.get(spec.panels) for p in points) if spec.panels else [None]
-    rows: list[int | None] = distinct(spec.at_epochs or [None])
-    figure, axes = new_figure(len(rows) * len(panel_values), columns=len(panel_values),
-                              title=spec.title)  # fmt: skip
-    colours = distinct(p.settings.get(spec.lines[0]) for p in points)
+    columns = [(metric, panel) for metric in spec.metrics for panel in panel_values]
+    cells = [(epoch, *column) for epoch in distinct(spec.at_epochs or [None]) for column in columns]
+    figure, axes = new_figure(len(cells), columns=len(columns), title=spec.title)
+    colours = distinct(p.settings.get(spec.lines[0]) for p in points) if spec.lines else [None]
     dashes = distinct(p.settings.get(spec.lines[1]) for p in points) if len(spec.lines) > 1 else []
-    for number, ax in enumerate(axes):
-        epoch, panel = rows[number // len(panel_values)], panel_values[number % len(panel_values)]
+    groups = distinct(tuple(p.settings.get(key) for key in spec.lines) for p in points)
+    for ax, (epoch, metric, panel) in zip(axes, cells, strict=True):
         shown: list[float] = []
-        groups = distinct(tuple(p.settings.get(key) for key in spec.lines) for p in points)
         for group in groups:
             members = [
                 p for p in points
@@ -76,11 +81,11 @@ def by_setting_figure(spec: BySetting, points: Sequence[Point]) -> "Figure":
             xy = sorted(
                 (float(p.settings[spec.x]), value)
                 for p in members
-                if (value := p.value_at(epoch)) is not None
+                if (value := p.value_at(metric, epoch)) is not None
             )
             if not xy:
                 continue
-            colour = f"C{colours.index(group[0]) % 10}"
+            colour = f"C{colours.index(group[0] if group else None) % 10}"
             dash = LINE_STYLES[dashes.index(group[1]) % len(LINE_STYLES)] if dashes else "-"
             label = " ".join(
                 f"{name_of(spec, key)}={value}"
@@ -90,17 +95,22 @@ def by_setting_figure(spec: BySetting, points: Sequence[Point]) -> "Figure":
                 *zip(*xy, strict=True), dash, marker="o", markersize=3, color=colour, label=label
             )
             shown += [y for _, y in xy]
-        heading = [f"{name_of(spec, spec.panels)}={panel}"] if spec.panels else []
+        heading = [metric] if len(spec.metrics) > 1 else []
+        heading += [f"{name_of(spec, spec.panels)}={panel}"] if spec.panels else []
         heading += [f"after epoch {epoch}"] if epoch is not None else []
         ax.set_title(", ".join(heading), fontsize="medium")
         ax.set_xlabel(name_of(spec, spec.x))
-        ax.set_ylabel(spec.metric)
-        if spec.log_x:
+        ax.set_ylabel(metric)
+        if spec.log_x:  # ticks at the values the sweep took, written as they were
             ax.set_xscale("log")
+            ax.minorticks_off()
+            ticks = distinct(float(p.settings[spec.x]) for p in points)
+            ax.set_xticks(ticks, [f"{tick:g}" for tick in ticks])
         if log_scale_helps(shown):
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
-        add_legend(ax, len(groups))
+        if spec.lines:
+            add_legend(ax, len(groups))
     return figure
 
 

@@ -20,10 +20,15 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
+SPLITS = ("train", "val", "test")
+
+
 def panel_of(metric: str) -> str:
     """The panel a metric is drawn in: a quantity's training, epoch-mean, validation and test
-    values side by side (``train/loss``, ``train/epoch_loss``, ``val/loss`` → ``loss``)."""
-    return metric.split("/", 1)[-1].removeprefix("epoch_")
+    values side by side (``train/loss``, ``train/epoch_loss``, ``val/loss`` → ``loss``);
+    other families together (``optim/step_ratio_p99``, ``optim/step_ratio_max`` → ``optim``)."""
+    family, _, name = metric.partition("/")
+    return name.removeprefix("epoch_") if family in SPLITS else family
 
 
 def draw_run_curves(metrics_path: Path, out: Path, title: str = "") -> Path | None:
@@ -88,7 +93,7 @@ def curve_lines(
         if metric in series:
             key = without_seed(overrides) if pooled else tuple(overrides)
             groups.setdefault(key, []).append(series[metric])
-    shared = shared_overrides(list(groups))
+    shared = shared_overrides(list(groups)) if len(groups) > 1 else list(next(iter(groups), ()))
     return [
         CurveLine(label(key, shared, "every run"), tuple(members))
         for key, members in groups.items()

@@ -21,7 +21,7 @@ from runner.plot.canvas import draw_safely
 from runner.plot.curves import curve_lines, draw_overlays
 from runner.plot.series import Series, read_series
 from runner.sweeps.cross_table import CrossTable
-from runner.sweeps.labels import label, shared_overrides
+from runner.sweeps.labels import label, override_key, shared_overrides
 from runner.sweeps.outcomes import JobOutcome, key_metrics, main_objective
 
 PANEL_LIMIT = 16  # more jobs than this draw no figure of a panel per job: too small to read
@@ -37,13 +37,33 @@ class Curves:
     kind: str = "curves"
 
 
-FIGURE_KINDS = {"curves": Curves, "by_setting": BySetting}
+@dataclass(frozen=True)
+class Ratio:
+    """A ``sweep.figures`` entry of ``kind: ratio``: ``metric`` of each job whose ``setting``
+    is ``numerator``, divided step by step by that of the job whose ``setting`` is
+    ``denominator`` and whose other overrides are the same (two runs from the same seed that
+    differ in one choice)."""
+
+    metric: str
+    setting: str
+    numerator: str
+    denominator: str
+    title: str = ""
+    kind: str = "ratio"
+
+    @property
+    def label(self) -> str:
+        return f"{self.metric}: {self.numerator} / {self.denominator}"
 
 
-def figure_specs(entries: dict[str, Any] | None) -> dict[str, Curves | BySetting]:
+FIGURE_KINDS = {"curves": Curves, "by_setting": BySetting, "ratio": Ratio}
+FigureSpec = Curves | BySetting | Ratio
+
+
+def figure_specs(entries: dict[str, Any] | None) -> dict[str, FigureSpec]:
     """The ``sweep.figures`` entries, each checked: a :class:`ConfigError` names the first
     that cannot be drawn."""
-    specs: dict[str, Curves | BySetting] = {}
+    specs: dict[str, FigureSpec] = {}
     for name, entry in (entries or {}).items():
         kind = (entry or {}).get("kind")
         if kind not in FIGURE_KINDS:
@@ -98,7 +118,7 @@ def job_series(
 def draw_sweep_figures(
     jobs: Sequence[JobOutcome],
     sweep_dir: Path,
-    specs: dict[str, Curves | BySetting],
+    specs: dict[str, FigureSpec],
     cross_table: CrossTable | None = None,
 ) -> dict[str, Path]:
     """Every figure of the sweep (see the module), by file name without ``.png``; a figure
@@ -123,6 +143,11 @@ def draw_sweep_figures(
             plans.append(
                 (f"{name}.png", partial(draw_overlays, [spec.metric], lines, title=spec.title))
             )
+        elif isinstance(spec, Ratio):
+            lines = {spec.label: curve_lines(ratio_runs(runs, spec), spec.label)}
+            plans.append(
+                (f"{name}.png", partial(draw_overlays, [spec.label], lines, title=spec.title))
+            )
         else:
             points = by_setting_points(jobs, series, spec)
             plans.append((f"{name}.png", partial(draw_by_setting, spec, points)))
@@ -140,16 +165,44 @@ def draw_sweep_figures(
     return drawn
 
 
+def ratio_runs(
+    runs: Sequence[tuple[Sequence[str], dict[str, Series]]], spec: Ratio
+) -> list[tuple[Sequence[str], dict[str, Series]]]:
+    """For each pair of runs that differ only in ``spec.setting`` (numerator, denominator),
+    their other overrides and the ratio of their ``spec.metric`` at the steps both logged."""
+    by_choice: dict[tuple[tuple[str, ...], str], Series] = {}
+    for overrides, series in runs:
+        chosen = [o.partition("=")[2] for o in overrides if override_key(o) == spec.setting]
+        if chosen and spec.metric in series:
+            rest = tuple(o for o in overrides if override_key(o) != spec.setting)
+            by_choice[rest, chosen[0]] = series[spec.metric]
+    ratios = []
+    for (rest, choice), top in by_choice.items():
+        bottom = by_choice.get((rest, spec.denominator))
+        if choice != spec.numerator or bottom is None:
+            continue
+        below = dict(zip(bottom.steps, bottom.values, strict=True))
+        points = [
+            (step, value / below[step], epoch)
+            for step, value, epoch in zip(top.steps, top.values, top.epochs, strict=True)
+            if below.get(step)
+        ]
+        if points:
+            steps, values, epochs = (tuple(column) for column in zip(*points, strict=True))
+            ratios.append((rest, {spec.label: Series(steps, values, epochs)}))
+    return ratios
+
+
 def by_setting_points(
     jobs: Sequence[JobOutcome], series: dict[int, dict[str, Series]], spec: BySetting
 ) -> list[Point]:
-    """Each job that completed, with the settings the figure sorts it by and its metric."""
+    """Each job that completed, with the settings the figure sorts it by and its metrics."""
 
-    def reader(job: JobOutcome) -> Any:
-        def value_at(epoch: int | None) -> float | None:
+    def reader(job: JobOutcome) -> Callable[[str, int | None], float | None]:
+        def value_at(metric: str, epoch: int | None) -> float | None:
             if epoch is None:
-                return job.metrics.get(spec.metric)
-            logged = series.get(job.number, {}).get(spec.metric)
+                return job.metrics.get(metric)
+            logged = series.get(job.number, {}).get(metric)
             return None if logged is None else logged.at_epoch(epoch)
 
         return value_at
