@@ -293,13 +293,13 @@ class GAN(Experiment):
             self.optimizer_step(g_loss, optimizers["generator"])
             metrics["g_grad_norm"] = gradient_norm(self.generator.parameters())
 
-        return metrics | {
+        return {
             "d_loss": d_loss.detach(),
             "g_loss": g_loss.detach(),
             "d_real": torch.sigmoid(real_logits).mean().detach(),
             "d_fake": torch.sigmoid(fake_logits).mean().detach(),
             "value": value.detach(),
-        }
+        } | metrics
 
     # --- evaluation ---
 

@@ -123,7 +123,7 @@ def test_one_training_step_moves_both_networks_and_returns_scalars() -> None:
     metrics = gan.training_step(image_batch(64), optimizers)
     for name, p in gan.named_parameters():
         assert not torch.equal(p, before[name]), f"{name} did not move"
-    assert set(metrics) == {"d_loss", "g_loss", "d_real", "d_fake", "value"}
+    assert set(metrics) == {"d_loss", "g_loss", "d_real", "d_fake", "value", "g_grad_norm"}
     for value in metrics.values():
         assert value.shape == () and not value.requires_grad and value.isfinite()
     assert metrics["d_loss"] == -metrics["value"]  # D descends −V

@@ -181,7 +181,9 @@ def test_figure_specs_are_checked_setting_by_setting():
         figure_specs({"f": {"kind": "pie"}})
     with pytest.raises(ConfigError, match="sweep.figures.f has no setting 'colour'"):
         figure_specs({"f": {"kind": "curves", "metric": "val/acc", "colour": "red"}})
-    with pytest.raises(ConfigError, match="sweep.figures.f needs metric, x, lines"):
+    with pytest.raises(
+        ConfigError, match="sweep.figures.f needs metric, x for a by_setting figure"
+    ):
         figure_specs({"f": {"kind": "by_setting"}})
     with pytest.raises(ConfigError, match="sweep.figures.f.kind"):
         validate(compose_config("+sweep.figures.f.kind=pie"))

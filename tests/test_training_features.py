@@ -116,6 +116,7 @@ def test_bf16_trains_on_the_cpu_with_finite_metrics(make_config, tmp_path, model
     assert all(math.isfinite(v) for v in ended["metrics"].values())
 
 
+@pytest.mark.slow  # compiles for seconds; torch.compile itself: test_adam's compiled AdaMax
 def test_compile_trains_and_reports_its_compilation_apart(cli, tmp_path):
     result = cli(tmp_path / "run", "model=logreg", "trainer.compile=true", "trainer.max_steps=40")
     assert result.returncode == 0, result.stderr

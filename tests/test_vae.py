@@ -184,7 +184,7 @@ def test_training_raises_the_test_elbo(digits) -> None:
     before = evaluate(model, digits[1])
     train(model, digits[0], steps=300, batch_size=128)
     after = evaluate(model, digits[1])
-    assert set(after) == {"elbo", "kl", "reconstruction", "log_likelihood"}
+    assert set(after) == {"elbo", "kl", "reconstruction", "log_likelihood", "active_units"}
     assert after["elbo"] > before["elbo"] + 200  # about −545 nats at the start
     assert after["log_likelihood"] >= after["elbo"]
     assert after["elbo"] == pytest.approx(after["reconstruction"] - after["kl"])
