@@ -15,9 +15,10 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from runner.errors import CONFIG_ERROR_EXIT_CODE, ConfigError, unwritable_place
+from runner.errors import CONFIG_ERROR_EXIT_CODE, ConfigError, first_line, unwritable_place
 from runner.interrupts import INTERRUPTED_EXIT_CODE, stop_on_sigterm
 from runner.overrides import problem_with, without_resume
 from runner.resolvers import register_resolvers
@@ -39,7 +40,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+CONF_DIR = (Path(__file__).resolve().parent / "conf").resolve()  # conf/, or its copy in a wheel
 PLUGINS_DIR = Path(__file__).resolve().parent / "plugins"
 
 
@@ -132,9 +133,16 @@ def _hydra_job(cfg: DictConfig) -> float | None:
 
 
 def resume_command(run_dir: Path) -> str:
-    """The command that continues the run in ``run_dir`` as it was started."""
-    overrides = " ".join(without_resume(HydraConfig.get().overrides.task))
-    return f"python -m runner {overrides} resume=true hydra.run.dir={run_dir}"
+    """The command that continues the run in ``run_dir`` as it was started (with the config
+    directory it added, if any)."""
+    hydra_config = HydraConfig.get()
+    added = [
+        f"--config-dir {source.path.removeprefix('file://')} "
+        for source in hydra_config.runtime.config_sources
+        if source.provider == "command-line"
+    ]
+    overrides = " ".join(without_resume(hydra_config.overrides.task))
+    return f"python -m runner {''.join(added)}{overrides} resume=true hydra.run.dir={run_dir}"
 
 
 def shadowing_optuna_plugin(arguments: list[str]) -> str | None:
@@ -160,8 +168,43 @@ def main() -> None:
         sys.exit(INTERRUPTED_EXIT_CODE)  # or a run stopped before it began
 
 
+SEARCH_PATH_ARGUMENTS = ("--config-dir", "-cd", "hydra.searchpath=")  # configs from elsewhere
+SHELL_COMPLETION = ("--shell-completion", "-sc")
+
+
+def version_line() -> str:
+    """``runner <version>``, and the git commit when the code runs from a source checkout."""
+    from importlib import metadata
+
+    from runner.summary import git_commit
+
+    try:
+        version = metadata.version("runner")
+    except metadata.PackageNotFoundError:  # the source on the import path, not installed
+        version = "(not installed)"
+    source = Path(__file__).resolve().parent.parent
+    commit = git_commit(source) if (source / "pyproject.toml").is_file() else None
+    return f"runner {version}" + (f" (git {commit})" if commit else "")
+
+
+def checks_before_hydra(arguments: list[str]) -> bool:
+    """Whether the command line's overrides are checked against conf/ before Hydra starts.
+
+    Not for Hydra's shell completion, whose arguments are not overrides, nor when configs
+    come from other directories too (``--config-dir``, ``hydra.searchpath``): their options
+    and keys are Hydra's to find, and its errors are one line as well (:func:`main`).
+    """
+    return not any(a.startswith(SEARCH_PATH_ARGUMENTS + SHELL_COMPLETION) for a in arguments)
+
+
 def answer_command_line() -> None:
-    problem = shadowing_optuna_plugin(sys.argv[1:]) or problem_with(sys.argv[1:], CONF_DIR)
+    if "--version" in sys.argv[1:]:
+        print(version_line())
+        return
+    checked = checks_before_hydra(sys.argv[1:])
+    problem = shadowing_optuna_plugin(sys.argv[1:]) or (
+        problem_with(sys.argv[1:], CONF_DIR) if checked else None
+    )
     if (
         problem is None
         and launched_by_torchrun()
@@ -185,10 +228,10 @@ def answer_command_line() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises what it would print: handled below
     try:
         _hydra_job()
-    except ValueError as error:  # Hydra's own command-line checks (e.g. -m with --cfg)
-        if full_errors:
+    except (ValueError, HydraException) as error:  # Hydra's own checks (-m with --cfg, an
+        if full_errors:  # option no config directory has)
             raise
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {first_line(error)}", file=sys.stderr)
         sys.exit(CONFIG_ERROR_EXIT_CODE)
     except OSError as error:  # Hydra could not make the run or sweep directory, or its files
         place = unwritable_place(error)
