@@ -51,7 +51,8 @@ def test_your_own_experiment_trains_sweeps_and_resumes_from_its_own_folder(data_
     project = write_readme_project(tmp_path)
     small = [*SMALL, f"data.root={data_root}", "trainer.epochs=1"]
     run_dir = project / "outputs/run"
-    result = runner("-cd", "conf", "model=mine", *small, f"hydra.run.dir={run_dir}", cwd=project)
+    result = runner("-cd", "conf", "model=mine", *small, "logger=wandb", f"hydra.run.dir={run_dir}",
+                    cwd=project)  # fmt: skip
     assert result.returncode == 0, result.stderr
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["objective"]["metric"] == "val/acc"
@@ -113,6 +114,12 @@ def test_the_wheel_carries_the_configs_and_runs_from_any_directory(data_root, tm
     assert job.returncode == 0, job.stderr
     (summary,) = (elsewhere / "outputs").glob("*/*/summary.json")
     assert json.loads(summary.read_text())["status"] == "completed"
+    sweep = subprocess.run([command, "-m", *SMALL, f"data.root={data_root}", "trainer.max_steps=5",
+                            "seed=0,1", "hydra.sweep.dir=sweep"], cwd=elsewhere,
+                           capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    assert sweep.returncode == 0, sweep.stderr
+    report = json.loads((elsewhere / "sweep/sweep_summary.json").read_text())
+    assert report["counts"] == {"completed": 2}
     version = subprocess.run(
         [command, "--version"], cwd=elsewhere, capture_output=True, text=True, env=env
     )
