@@ -35,6 +35,7 @@ def test_the_discriminator_can_have_its_own_optimizer(make_config):
     assert not isinstance(optimizers["generator"], torch.optim.SGD)
 
 
+@pytest.mark.slow  # the GAN through the Python API: test_limitations, test_gan; the CLI: test_cli
 def test_a_gan_run_writes_its_samples_and_the_parzen_likelihood(cli, tmp_path):
     run_dir = tmp_path / "run"
     result = cli(run_dir, "model=gan", "optim=adam_gan", "trainer.max_steps=40", *QUICK_PARZEN,

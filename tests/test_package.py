@@ -47,12 +47,11 @@ def write_readme_project(root: Path) -> Path:
     return root / "my_project"
 
 
-def test_your_own_experiment_trains_sweeps_and_resumes_from_its_own_folder(data_root, tmp_path):
+def test_your_own_experiment_trains_from_its_own_folder(data_root, tmp_path):
     project = write_readme_project(tmp_path)
-    small = [*SMALL, f"data.root={data_root}", "trainer.epochs=1"]
     run_dir = project / "outputs/run"
-    result = runner("-cd", "conf", "model=mine", *small, "logger=wandb", f"hydra.run.dir={run_dir}",
-                    cwd=project)  # fmt: skip
+    result = runner("-cd", "conf", "model=mine", *SMALL, f"data.root={data_root}",
+                    "trainer.epochs=1", "logger=wandb", f"hydra.run.dir={run_dir}", cwd=project)  # fmt: skip
     assert result.returncode == 0, result.stderr
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["objective"]["metric"] == "val/acc"
@@ -60,19 +59,23 @@ def test_your_own_experiment_trains_sweeps_and_resumes_from_its_own_folder(data_
     assert (run_dir / "figures/curves.png").exists()
     assert list(run_dir.glob("wandb/offline-run-*/run-*.wandb"))  # W&B, offline for wandb sync
 
+    wrong = runner("-cd", "conf", "model=minee", f"hydra.run.dir={project / 'x'}", cwd=project)
+    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
+    assert wrong.stderr.strip() == "error: In 'config': Could not find 'model/minee'"
+
+
+@pytest.mark.slow  # two more command lines of the same project; the run itself: the test above
+def test_your_own_experiment_sweeps_and_resumes(data_root, tmp_path):
+    project = write_readme_project(tmp_path)
+    small = [*SMALL, f"data.root={data_root}", "trainer.epochs=1"]
     sweep_dir = project / "outputs/sweep"
     result = runner("-m", "-cd", "conf", "model=mine", *small, "optim=adam,sgd",
                     f"hydra.sweep.dir={sweep_dir}", cwd=project)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert json.loads((sweep_dir / "sweep_summary.json").read_text())["counts"] == {"completed": 2}
-
-    resumed = runner("-cd", "conf", "model=mine", *small, "resume=true", f"hydra.run.dir={run_dir}",
-                     cwd=project)  # fmt: skip
-    assert resumed.returncode == 0 and "already completed" in resumed.stdout
-
-    wrong = runner("-cd", "conf", "model=minee", f"hydra.run.dir={project / 'x'}", cwd=project)
-    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
-    assert wrong.stderr.strip() == "error: In 'config': Could not find 'model/minee'"
+    resumed = runner("-m", "-cd", "conf", "model=mine", *small, "optim=adam,sgd", "resume=true",
+                     f"hydra.sweep.dir={sweep_dir}", cwd=project)  # fmt: skip
+    assert resumed.returncode == 0 and resumed.stdout.count("already completed") == 2
 
 
 @pytest.mark.slow  # builds the wheel and installs it into a new virtual environment

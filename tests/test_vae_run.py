@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from tests.conftest import SMALL_DATA, compose_config
 from tests.wandb_records import read_offline_run
 
@@ -38,6 +40,7 @@ def test_a_vae_run_writes_its_figures_and_metrics(cli, tmp_path):
     assert any(key.startswith("figures/manifold") for key in logged)
 
 
+@pytest.mark.slow  # its 60 jobs are composed and checked in test_sweeps; Figure 4 in test_plots
 def test_the_bias_correction_ablation_runs_as_a_sweep(cli, data_root, tmp_path):
     sweep_dir = tmp_path / "sweep"
     result = cli(
