@@ -259,7 +259,7 @@ class Adam(_MomentOptimizer):
         - ``update_over_lr_max``: the largest |Δθ| / α actually applied, which the paper
           bounds by about 1 (by (1 − β1)/√(1 − β2) in the worst case).
         """
-        ratios, largest_update = [], 0.0
+        ratios, updates = [], []
         for group in self.param_groups:
             h = Hyperparameters.of(group)
             for p in group["params"]:
@@ -269,8 +269,7 @@ class Adam(_MomentOptimizer):
                 m_hat = state["m"] / (1 - h.beta1**t)
                 v_hat = state["v"] / (1 - h.beta2**t)
                 ratios.append((m_hat / (v_hat.sqrt() + h.eps)).abs().flatten().float())
-                update = (p - before[p]).abs().max().item() / h.lr
-                largest_update = max(largest_update, update)
+                updates.append((p - before[p]).abs().max().float() / h.lr)
         values = torch.cat(ratios)
         sample = values[:: math.ceil(values.numel() / self.QUANTILE_LIMIT)]
         quantiles = torch.quantile(sample, torch.tensor(self.QUANTILES, device=sample.device))
@@ -283,7 +282,7 @@ class Adam(_MomentOptimizer):
         }
         return named | {
             "step_ratio_max": top,
-            "update_over_lr_max": largest_update,
+            "update_over_lr_max": torch.stack(updates).max().item(),
             "step_ratio": Histogram(counts.tolist(), edges.tolist()),
         }
 

@@ -222,9 +222,12 @@ class VAE(Experiment):
         """The data x the model sees: a fresh Bernoulli draw of the images, or the images."""
         return torch.bernoulli(images) if self.binarize == "dynamic" else images
 
-    def elbo_terms(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """The one-sample estimate of E_q[log p(x|z)] and the exact KL(q(z|x) ‖ p(z)), per image."""
-        mu, logvar = self.encoder(x)
+    def elbo_terms(
+        self, x: Tensor, posterior: tuple[Tensor, Tensor] | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """The one-sample estimate of E_q[log p(x|z)] and the exact KL(q(z|x) ‖ p(z)), per image;
+        ``posterior``, q's (μ, log σ²) for ``x`` when the caller has them already."""
+        mu, logvar = self.encoder(x) if posterior is None else posterior
         # The KL and the sample z in float32 even under bf16 autocast: exp(log σ²) and the
         # sum over latents lose too much in 8 bits of mantissa. The Bernoulli likelihood is
         # float32 already (autocast computes BCE-with-logits in float32).
@@ -253,8 +256,9 @@ class VAE(Experiment):
 
         def measure(batch: Batch) -> dict[str, Tensor]:
             x = self.observe(batch[0])
-            posterior_means.add(self.encoder(x)[0])
-            reconstruction, kl = self.elbo_terms(x)
+            posterior = self.encoder(x)
+            posterior_means.add(posterior[0])
+            reconstruction, kl = self.elbo_terms(x, posterior)
             log_likelihood = importance_sampled_log_likelihood(
                 self, x, k, self.importance_batch_size
             )

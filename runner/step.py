@@ -81,6 +81,11 @@ class StepService:
             self.scalers = {name: torch.amp.GradScaler(device_type) for name in optimizers}
         self.gradient_norms: dict[str, Tensor] = {}
         self.statistics: dict[str, dict[str, Any]] = {}  # what optimizers measured of a step
+        self.measuring = {  # the optimizers that measure their steps (Adam's record_every)
+            name: optimizer.pop_statistics
+            for name, optimizer in optimizers.items()
+            if hasattr(optimizer, "pop_statistics")
+        }
         self.rates_used: dict[str, float] = {}
 
     @contextmanager
@@ -142,9 +147,8 @@ class StepService:
         else:
             scaler.step(optimizer)  # skipped when the gradients overflowed
             scaler.update()
-        pop_statistics = getattr(optimizer, "pop_statistics", None)
-        if pop_statistics is not None:  # an optimizer that measures its steps (optim.record_every)
-            self.statistics[name] = pop_statistics() or self.statistics.get(name, {})
+        if name in self.measuring:
+            self.statistics[name] = self.measuring[name]() or self.statistics.get(name, {})
 
     def pop_optimizer_statistics(self) -> dict[str, Any]:
         """What the optimizers measured of this batch's steps, if anything: each name as the
