@@ -27,10 +27,10 @@ sys.path.insert(0, str(REPO))  # run from anywhere
 
 from bench_training import QUICK_EVALUATION, SMALL_DATA  # noqa: E402 (the same short runs)
 
-from runner.metrics import read_metrics  # noqa: E402 (after the path is set)
+from runner.records.metrics import read_metrics  # noqa: E402 (after the path is set)
 
 DEFAULT_BASELINE = "189186a"
-# runner.startup.process_started, written out: the baseline tree has no runner.startup.
+# runner.platform.startup.process_started, written out: the baseline tree has no runner.platform.startup.
 PROBE = """
 import os, runpy, sys, time
 from pathlib import Path
@@ -107,8 +107,17 @@ def main() -> None:
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force",
                             str(baseline)], check=False)  # fmt: skip
 
+    print_comparison(list(trees), speeds, waits, args.repeats)
+
+
+def print_comparison(
+    trees: list[str],
+    speeds: dict[str, dict[str, list[float]]],
+    waits: dict[str, list[float]],
+    repeats: int,
+) -> None:
     before, now = trees
-    print(f"{os.cpu_count()} cores, CPU, median of {args.repeats} run(s) of each tree\n")
+    print(f"{os.cpu_count()} cores, CPU, median of {repeats} run(s) of each tree\n")
     print(f"| | {before} | {now} | now / before |")
     print("|---|---|---|---|")
     for model, by_tree in speeds.items():

@@ -97,8 +97,14 @@ def main() -> None:
                 overheads.append(overhead)
     finally:
         cluster.down()
+    print_results(basic, slurm, waits, overheads, args.repeats)
+
+
+def print_results(
+    basic: list[float], slurm: list[float], waits: list[float], overheads: list[float], repeats: int
+) -> None:
     basic_s, slurm_s = statistics.median(basic), statistics.median(slurm)
-    print(f"4-job sweep ({' '.join(SWEEP)}), median of {args.repeats}, {os.cpu_count()} cores")
+    print(f"4-job sweep ({' '.join(SWEEP)}), median of {repeats}, {os.cpu_count()} cores")
     print(f"{'launcher':<28}{'seconds':>10}")
     print(f"{'basic (one after another)':<28}{basic_s:>10.1f}")
     print(f"{'slurm (local cluster)':<28}{slurm_s:>10.1f}")

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 
 from hydra import compose, initialize_config_dir
 
-from runner.metrics import read_metrics
+from runner.records.metrics import read_metrics
 from runner.train import CONF_DIR, run
 
 SMALL_DATA = ["data.dataset.train_size=6000", "data.dataset.test_size=500", "data.val_size=500"]

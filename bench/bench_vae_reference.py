@@ -29,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from anywhere
 
-from runner.metrics import read_metrics  # noqa: E402 (after the path is set)
+from runner.records.metrics import read_metrics  # noqa: E402 (after the path is set)
 
 RUNNER_VARIANTS = {
     "runner": [],
@@ -73,6 +73,13 @@ def runner_command(epochs: int, data_root: Path, run_dir: Path, extra: list[str]
     ]  # fmt: skip
 
 
+def training_speed(run_dir: Path) -> float:
+    """The median training throughput a run logged, its first window (warm-up) left out."""
+    records = read_metrics(run_dir / "metrics.jsonl")
+    windows = [r["perf/samples_per_s"] for r in records if "perf/samples_per_s" in r]
+    return statistics.median(windows[1:] or windows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reference", type=Path, required=True, help="examples/vae/main.py")
@@ -99,12 +106,16 @@ def main() -> None:
                 run_dir = scratch / f"run-{variant}-{repeat}"
                 command = runner_command(args.epochs, data_root, run_dir, extra)
                 times[name].append(timed(command, REPO))
-                records = read_metrics(run_dir / "metrics.jsonl")
-                windows = [r["perf/samples_per_s"] for r in records if "perf/samples_per_s" in r]
-                speeds[name].append(statistics.median(windows[1:] or windows))
+                speeds[name].append(training_speed(run_dir))
 
+    print_results(times, speeds, args.epochs, args.repeats)
+
+
+def print_results(
+    times: dict[str, list[float]], speeds: dict[str, list[float]], epochs: int, repeats: int
+) -> None:
     reference_time = statistics.median(times["pytorch/examples vae/main.py"])
-    print(f"{os.cpu_count()} cores, {args.epochs} epochs at batch 128, median of {args.repeats}\n")
+    print(f"{os.cpu_count()} cores, {epochs} epochs at batch 128, median of {repeats}\n")
     print("| program | end to end | reference / this | training samples/s |")
     print("|---|---|---|---|")
     for name, values in times.items():

@@ -196,3 +196,28 @@ def flat_size(module: nn.Module, input_shape: tuple[int, ...]) -> int:
     """Number of features ``module`` outputs per sample for inputs of ``input_shape``."""
     with torch.no_grad():
         return module(torch.zeros(1, *input_shape)).flatten(1).shape[1]
+
+
+def image_grid(
+    images: Tensor, per_row: int = 8, padding: int = 2, pad_value: float = 0.0
+) -> Tensor:
+    """Images ``[B, C, H, W]`` (values in [0, 1]) laid out ``per_row`` to a row, with
+    ``padding`` pixels of ``pad_value`` between and around them: one ``[C, H', W']`` picture,
+    grey images made RGB, as ``torchvision.utils.make_grid`` draws it (without importing
+    torchvision, which takes a second)."""
+    if images.size(1) == 1:
+        images = images.expand(-1, 3, -1, -1)
+    count, channels, height, width = images.shape
+    if count == 1:
+        return images[0]
+    columns = min(per_row, count)
+    rows = -(-count // columns)
+    step_y, step_x = height + padding, width + padding
+    grid = images.new_full(
+        (channels, step_y * rows + padding, step_x * columns + padding), pad_value
+    )
+    for index in range(count):
+        y, x = divmod(index, columns)
+        top, left = y * step_y + padding, x * step_x + padding
+        grid[:, top : top + height, left : left + width] = images[index]
+    return grid

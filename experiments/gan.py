@@ -33,6 +33,7 @@ from experiments.base import (
     LinePlot,
     OptimizerFactory,
     concatenate_over_processes,
+    image_grid,
     plain_step,
     start_in_split,
     sum_over_processes,
@@ -353,11 +354,10 @@ class GAN(Experiment):
 
     def figures(self, batch: Batch) -> dict[str, Tensor]:
         """100 samples of the same fixed noise every time, 10 per row: progress at a glance."""
-        from torchvision.utils import make_grid  # imported here: it takes a second
 
         with torch.no_grad():
             images = (self.generator(self.fixed_noise) + 1) / 2
-        return {"samples": make_grid(images.cpu(), nrow=10, padding=2, pad_value=0.5)}
+        return {"samples": image_grid(images.cpu(), per_row=10, padding=2, pad_value=0.5)}
 
 
 # --- Parzen-window log-likelihood (Table 1) ---

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from experiments.base import Batch, flat_size
+from experiments.base import Batch, flat_size, image_grid
 from experiments.checks import check_positive
 from experiments.classifier import Classifier
 
@@ -139,14 +139,13 @@ class STNClassifier(Classifier):
 
     def figures(self, batch: Batch) -> dict[str, Tensor]:
         """Inputs (left) beside what the transformer made of them (right)."""
-        from torchvision.utils import make_grid  # imported here: it takes a second
 
         if self.transformer is None:
             return {}
         images = batch[0][:32]
         with torch.no_grad():
             transformed = self.transform(images)
-        before = make_grid(images, nrow=8, padding=2, pad_value=0.5)
-        after = make_grid(transformed.clamp(0, 1), nrow=8, padding=2, pad_value=0.5)
+        before = image_grid(images, per_row=8, padding=2, pad_value=0.5)
+        after = image_grid(transformed.clamp(0, 1), per_row=8, padding=2, pad_value=0.5)
         gap = torch.full((before.shape[0], before.shape[1], 8), 1.0)
         return {"stn": torch.cat([before.cpu(), gap, after.cpu()], dim=2)}

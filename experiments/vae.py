@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from experiments.base import Batch, Experiment, gather_over_processes, mean_over_batches
+from experiments.base import Batch, Experiment, gather_over_processes, image_grid, mean_over_batches
 from experiments.checks import check_positive, check_sizes
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "softplus": nn.Softplus}
@@ -282,15 +282,14 @@ class VAE(Experiment):
         """``reconstructions``: the first inputs (top row) over their decoded posterior means;
         ``samples``: decoded fixed prior draws; and for a 2-d latent, ``manifold``: Figure 4,
         decoded means on a grid over the latent plane at quantiles of the prior."""
-        from torchvision.utils import make_grid  # imported here: it takes a second
 
         images = batch[0][:FIGURE_RECONSTRUCTIONS]
         mu, _ = self.encoder(images)
         pairs = torch.cat([images, self.decode_mean(mu)]).cpu()
         samples = self.decode_mean(self.fixed_noise).cpu()
         figures = {
-            "reconstructions": make_grid(pairs, nrow=len(images), padding=2, pad_value=0.5),
-            "samples": make_grid(samples, nrow=8, padding=2, pad_value=0.5),
+            "reconstructions": image_grid(pairs, per_row=len(images), padding=2, pad_value=0.5),
+            "samples": image_grid(samples, per_row=8, padding=2, pad_value=0.5),
         }
         if self.latent_dim == 2:
             quantiles = torch.linspace(0.05, 0.95, MANIFOLD_SIZE, device=mu.device)
@@ -298,5 +297,7 @@ class VAE(Experiment):
             z2, z1 = torch.meshgrid(values.flip(0), values, indexing="ij")  # z2 grows upwards
             plane = torch.stack([z1, z2], dim=-1).view(-1, 2)
             manifold = self.decode_mean(plane).cpu()
-            figures["manifold"] = make_grid(manifold, nrow=MANIFOLD_SIZE, padding=2, pad_value=0.5)
+            figures["manifold"] = image_grid(
+                manifold, per_row=MANIFOLD_SIZE, padding=2, pad_value=0.5
+            )
         return figures

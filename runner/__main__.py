@@ -3,11 +3,18 @@ even while the libraries are still being imported."""
 
 import sys
 
-from runner.interrupts import INTERRUPTED_EXIT_CODE, stop_on_sigterm
+from runner.platform.signals import (
+    INTERRUPTED_EXIT_CODE,
+    interrupts_deferred,
+    stop_on_sigterm,
+    tell_interrupted,
+)
 
 stop_on_sigterm()
 try:
-    from runner.train import main
-except KeyboardInterrupt:  # before any run began: nothing to record or resume
+    with interrupts_deferred():
+        from runner.train import main
+except KeyboardInterrupt:  # before anything ran: nothing to record or resume
+    tell_interrupted("interrupted while starting; nothing was run")
     sys.exit(INTERRUPTED_EXIT_CODE)
 main()

@@ -22,18 +22,22 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from runner.build import build, build_loaders
-from runner.checkpoint import read_checkpoint
-from runner.console import console, summary_table
+from runner.cli.hydra_setup import CONF_DIR
+from runner.cli.overrides import MISSING, unknown_key_message
 from runner.data.canvas import RTS_CANVAS_FACTOR, output_size
 from runner.data.loader import ImageSet, TensorLoader
-from runner.device import resolve_device, set_determinism
-from runner.errors import CONFIG_ERROR_EXIT_CODE, ConfigError
-from runner.evaluation import evaluate
-from runner.files import read_json, write_json_atomically
-from runner.overrides import MISSING, unknown_key_message
-from runner.settings import check_data_and_device
-from runner.train import CONF_DIR
+from runner.data.pipeline import build_loaders
+from runner.data.settings import DataSettings
+from runner.platform.console import console
+from runner.platform.device import resolve_device, set_determinism
+from runner.platform.errors import CONFIG_ERROR_EXIT_CODE, ConfigError
+from runner.platform.files import read_json, write_json_atomically
+from runner.platform.settings import DeviceSettings
+from runner.records.summary import summary_table
+from runner.run.build import build, build_dataset
+from runner.run.settings import section
+from runner.training.checkpoint import read_checkpoint
+from runner.training.evaluation import evaluate
 
 USAGE = (
     "usage: python -m runner.evaluate RUN_DIR [checkpoint=best|last] [data=OPTION] "
@@ -122,7 +126,9 @@ def apply_overrides(config: DictConfig, overrides: list[str]) -> None:
         if OmegaConf.select(config, key, default=MISSING) is MISSING:
             raise ConfigError(unknown_key_message(config, key))
         config.merge_with_dotlist([override])
-    check_data_and_device(config)
+    resolved = OmegaConf.to_container(config, resolve=True)
+    section(DataSettings, resolved["data"], "data")
+    section(DeviceSettings, resolved["device"], "device")
 
 
 def image_size_for(data: DictConfig, saved: DictConfig) -> int:
@@ -147,7 +153,9 @@ def centred_on_canvas(images: ImageSet, size: int) -> ImageSet:
 def test_loader(config: DictConfig, saved_data: DictConfig, device: torch.device) -> TensorLoader:
     """The test split of ``config.data``, fitted to the model's input size."""
     config.data.image_size = image_size_for(config.data, saved_data)
-    loaders = build_loaders(config.data, config.seed, device)
+    data = OmegaConf.to_container(config.data, resolve=True)
+    settings = section(DataSettings, data, "data")
+    loaders = build_loaders(settings, build_dataset(config.data.dataset), config.seed, device)
     model_size = config.model.get("image_size", config.data.image_size)
     if config.data.image_size > model_size:
         raise ConfigError(

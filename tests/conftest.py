@@ -1,18 +1,42 @@
-"""Shared test helpers: the real config, shrunk to seconds; the real CLI in a subprocess."""
+"""Shared test helpers: the real config, shrunk to seconds; the real CLI in a subprocess.
 
+Every test runs with a temporary directory of its own as the system's (``TMPDIR`` and
+:mod:`tempfile`, which W&B, torch's elastic launcher and PyTorch's error files use) and W&B's
+data, cache and config directories inside it; a test that still leaves a new entry in the
+system's temporary directory or in the checkout fails (:func:`leaves_nothing_behind`).
+"""
+
+import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
+from hypothesis import HealthCheck, settings
 from omegaconf import DictConfig
 
 from runner.train import CONF_DIR
 
+# The fuzzers' budgets: make test tries the fast profile, CI the long one (HYPOTHESIS_PROFILE=long),
+# both derandomized so that a run of the suite is repeatable; HYPOTHESIS_PROFILE=explore draws
+# new examples every run, to look for the next defect. No example database: a failure found
+# becomes an @example in the test.
+for name, examples, fixed in (("fast", 10, True), ("long", 200, True), ("explore", 500, False)):
+    settings.register_profile(
+        name, max_examples=examples, deadline=None, database=None, print_blob=True,
+        derandomize=fixed,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )  # fmt: skip
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
+
 REPO = Path(__file__).resolve().parent.parent
+SYSTEM_TEMP = Path(tempfile.gettempdir())  # before any test points TMPDIR elsewhere
+WATCHED_IN_CHECKOUT = (REPO, REPO / "outputs")  # where a stray run or cache would land
 
 # A small version of the main job: the same config with less data and fewer steps.
 SMALL_DATA = [
@@ -71,9 +95,8 @@ def run_cli(
 def cli_environment(**variables: str) -> dict[str, str]:
     """This environment for a command-line run: W&B silent and offline unless ``variables``
     (``WANDB_API_KEY``, ``WANDB_BASE_URL``, ...) say otherwise, the repository importable."""
-    env = {**os.environ, "WANDB_SILENT": "true", "PYTHONPATH": str(REPO),
-           "WANDB_DATA_DIR": str(Path(tempfile.gettempdir()) / "runner-tests-wandb")}  # fmt: skip
-    for name in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_BASE_URL"):
+    env = {**os.environ, "WANDB_SILENT": "true", "PYTHONPATH": str(REPO)}
+    for name in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_BASE_URL", "WANDB_SERVICE"):
         env.pop(name, None)
     return {**env, **variables}
 
@@ -89,3 +112,138 @@ def cli(data_root: Path):
         return run_cli(*flags, *base, f"hydra.run.dir={run_dir}", *rest)
 
     return call
+
+
+def without_timings(records: list[dict]) -> list[dict]:
+    """Logged records without their wall-clock measurements (``perf/``), the only values
+    that differ between two runs of the same config."""
+    return [{k: v for k, v in r.items() if not k.startswith("perf/")} for r in records]
+
+
+def read_summary(run_dir: Path) -> dict:
+    """A run's ``summary.json``."""
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+def wait_until(condition, timeout_s: float = 60.0, what: str = "the condition") -> None:
+    """Poll ``condition`` (an event: a file written, a line printed) until it holds."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def entries(directory: Path) -> set[str]:
+    try:
+        return set(os.listdir(directory))
+    except FileNotFoundError:
+        return set()
+
+
+MADE_IN_TEMP = re.compile(
+    r"^(tmp[a-z0-9_]{8}|wandb|torchelastic_|pytorch-errorfile|pymp-|runner-|optuna|submitit|hydra)"
+)
+"""What the code under test and its libraries name the entries they make in a temporary
+directory (Python's tempfile, W&B's service, torch's elastic launcher, the runner's own): the
+system's temporary directory may gain other entries meanwhile, from other programs."""
+
+MADE_IN_CHECKOUT = re.compile(
+    r"^(outputs|multirun|data|wandb|\.hypothesis|site|profile)$|\.(png|pdf|svg|json|jsonl|log|pt|db)$"
+)
+"""What a run, a sweep or a test tool would leave in the checkout."""
+
+
+SESSION_MARK = "RUNNER_TESTS_SESSION"
+
+
+def processes_of_this_session(command_part: str) -> list[str]:
+    """The processes (``pid command``) whose command holds ``command_part`` and that this test
+    session started, orphans included: they carry its mark in their environment. Another
+    session's processes (a parallel worker's, another suite's) are not among them."""
+    mark = f"{SESSION_MARK}={os.getpid()}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+            environment = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if command_part in command and mark in environment:
+            found.append(f"{entry.name} {command[:120]}")
+    return found
+
+
+def private_temp(base: Path) -> None:
+    """``base`` as this process's temporary directory, and for every process it starts."""
+    for variable in ("TMPDIR", "TEMP", "TMP"):
+        os.environ[variable] = str(base)
+    tempfile.tempdir = str(base)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A temporary directory of the session's own, before any fixture runs: what a module's
+    fixtures start is contained too. Each test then gets one of its own (below)."""
+    base = session.config._tmp_path_factory.getbasetemp() / "session-tmp"  # type: ignore[attr-defined]
+    base.mkdir(exist_ok=True)
+    private_temp(base)
+    os.environ[SESSION_MARK] = str(os.getpid())  # inherited by every process the tests start
+    share_the_cores()
+
+
+def share_the_cores() -> None:
+    """With the suite's workers side by side (pytest-xdist), each gets its share of the cores
+    for torch, and so do the runs its tests start (``OMP_NUM_THREADS``, which torch reads):
+    two workers each running two threads on two cores run several times slower."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        share = max(1, len(os.sched_getaffinity(0)) // workers)
+        os.environ["OMP_NUM_THREADS"] = str(share)
+        import torch
+
+        torch.set_num_threads(share)
+
+
+def new_entries(before: dict[Path, set[str]]) -> list[str]:
+    left = []
+    for directory, found in before.items():
+        made = MADE_IN_TEMP if directory == SYSTEM_TEMP else MADE_IN_CHECKOUT
+        left += [str(directory / n) for n in sorted(entries(directory) - found) if made.search(n)]
+    return left
+
+
+@pytest.fixture(autouse=True)
+def leaves_nothing_behind(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+):
+    """A temporary directory of the test's own as the system's, W&B's directories inside it;
+    and no new entry in the system's temporary directory or the checkout when the test ends."""
+    private = tmp_path_factory.mktemp("tmp")
+    for variable in ("TMPDIR", "TEMP", "TMP"):
+        monkeypatch.setenv(variable, str(private))
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    # W&B's service of this test process (its in-process runs) is not the processes' it starts
+    monkeypatch.delenv("WANDB_SERVICE", raising=False)
+    for variable, name in (("WANDB_DATA_DIR", "data"), ("WANDB_CACHE_DIR", "cache"),
+                           ("WANDB_CONFIG_DIR", "config"), ("WANDB_ARTIFACT_DIR", "artifacts")):  # fmt: skip
+        monkeypatch.setenv(variable, str(private / f"wandb-{name}"))
+    before = {directory: entries(directory) for directory in (SYSTEM_TEMP, *WATCHED_IN_CHECKOUT)}
+    yield
+    left = new_entries(before)
+    assert not left, f"the test left these behind: {', '.join(left)}"
+
+
+SKIPPED_GROUPS: dict[str, int] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and isinstance(report.longrepr, tuple):
+        reason = str(report.longrepr[2]).removeprefix("Skipped: ")
+        SKIPPED_GROUPS[reason] = SKIPPED_GROUPS.get(reason, 0) + 1
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line per reason tests were skipped for: what was skipped and why."""
+    for reason, count in sorted(SKIPPED_GROUPS.items(), key=lambda item: -item[1]):
+        terminalreporter.write_line(f"skipped {count} test{'s' * (count > 1)}: {reason}")

@@ -7,6 +7,8 @@ TARGET is a function or method (``module:name`` or ``module:Class.method``); on 
 the call goes on as usual (or raises, for an error):
 
     SIGINT, SIGTERM   the process sends itself the signal, as Ctrl-C or ``kill`` would
+    SIGSTOP           the process stops itself until the test sends SIGCONT (to change the
+                      world around it, such as filling its disk, at a moment of its choosing)
     ENOSPC, EACCES    the call raises that OSError, as a full disk or a lost permission would
     kill-wandb        W&B's service process is killed (SIGKILL), as a crash of it would be
 
@@ -41,7 +43,7 @@ def kill_wandb_service() -> None:
 
 
 def act(action: str, arguments: tuple) -> None:
-    if action in ("SIGINT", "SIGTERM"):
+    if action in ("SIGINT", "SIGTERM", "SIGSTOP"):
         os.kill(os.getpid(), signal.Signals[action])
     elif action in ("ENOSPC", "EACCES"):
         code = getattr(errno, action)
@@ -88,7 +90,7 @@ def main() -> None:
     parser.add_argument("action")
     parser.add_argument("--match")
     options = parser.parse_args(sys.argv[1:separator])
-    from runner.interrupts import stop_on_sigterm
+    from runner.platform.signals import stop_on_sigterm
 
     stop_on_sigterm()
     inject(options.target, options.nth, options.action, options.match)

@@ -99,7 +99,7 @@ def test_bad_input_through_the_command_line(trained):
     ("node", "target"),
     [
         ("model", "os.makedirs"),  # a function outside the project
-        ("model", "runner.files.write_text_atomically"),  # the project's, but not a class
+        ("model", "runner.platform.files.write_text_atomically"),  # the project's, but not a class
         ("data.dataset", "subprocess.call"),
     ],
 )

@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from runner.lock import DirectoryLock
-from tests.conftest import REPO, cli_environment
-from tests.test_data import write_idx
+from runner.records.lock import DirectoryLock
+from tests.conftest import REPO, cli_environment, wait_until
+from tests.data.test_data import write_idx
 
 TINY = [
     "data.dataset.train_size=640",
@@ -50,9 +50,14 @@ class Command:
     inject: tuple[str, ...] = ()  # TARGET NTH ACTION [--match TEXT]
     env: tuple[tuple[str, str], ...] = ()
     data_root: Path | None = None
+    interrupt_on: str | None = None  # a module: Ctrl-C as it starts to load
 
     def argv(self) -> list[str]:
-        entry = ["-m", "tests.inject", *self.inject, "--"] if self.inject else ["-m", "runner"]
+        entry = ["-m", "runner"]
+        if self.inject:
+            entry = ["-m", "tests.inject", *self.inject, "--"]
+        elif self.interrupt_on:
+            entry = ["-m", "tests.interrupt_on_import", self.interrupt_on, "--"]
         flags = [o for o in self.overrides if o.startswith("-")]
         rest = [o for o in self.overrides if not o.startswith("-")]
         root = [f"data.root={self.data_root}"] if self.data_root else []
@@ -173,6 +178,7 @@ DAMAGES = {
 }  # fmt: skip
 
 
+@pytest.mark.slow  # the file fuzzer's fast profile covers these files in make test
 def test_damaged_files_of_a_run_are_named_and_left_as_they_are(reference, tmp_path):
     commands, before = [], {}
     for number, (case, (name, damage, _)) in enumerate(DAMAGES.items()):
@@ -251,7 +257,7 @@ def write_mnist(raw: Path, train: int = 30, test: int = 12) -> None:
 )
 def test_damaged_idx_files_are_named(tmp_path, damage, words):
     from runner.data.datasets import torchvision_images
-    from runner.errors import DamagedFile
+    from runner.platform.errors import DamagedFile
 
     raw = tmp_path / "MNIST" / "raw"
     write_mnist(raw)
@@ -325,6 +331,42 @@ def test_run_and_sweep_directories_that_cannot_be_made(tmp_path):
     assert blocker.read_text() == "" and not (tmp_path / "run").exists()
 
 
+def test_a_run_directory_whose_parent_cannot_be_made_is_one_line():
+    """Under /proc no directory can be made: Hydra's mkdir fails with ENOENT, not EACCES."""
+    results = run_all(
+        [
+            Command(Path("/proc/forbidden/run")),
+            Command(Path("/proc/forbidden/sweep"), ("-m", "seed=0,1")),
+        ]
+    )
+    assert_one_line(results[0], 2, "cannot write /proc/forbidden", "hydra.run.dir")
+    assert_one_line(results[1], 2, "cannot write /proc/forbidden", "hydra.sweep.dir")
+
+
+def test_a_launchers_folder_that_cannot_be_made_names_its_setting(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    folder = f"hydra.launcher.submitit_folder={blocker / 'submitit'}"
+    result = Command(
+        tmp_path / "sweep", ("-m", "hydra/launcher=submitit_local", folder, "seed=0,1")
+    ).run()
+    assert_one_line(result, 2, str(blocker / "submitit"), "hydra.launcher.submitit_folder")
+
+
+def test_a_target_of_your_own_config_that_does_not_import_names_file_key_and_module(tmp_path):
+    (tmp_path / "conf" / "model").mkdir(parents=True)
+    (tmp_path / "conf" / "model" / "mine.yaml").write_text(
+        "# @package _global_\nmodel:\n  _target_: nowhere.Missing\nobjective:\n"
+        "  metric: val/acc\n  mode: max\n"
+    )
+    run_dir = tmp_path / "run"
+    config_dir = f"--config-dir={tmp_path / 'conf'}"
+    result = Command(run_dir, (config_dir, "model=mine"), data_root=tmp_path / "data").run()
+    assert_one_line(result, 2, "model._target_ 'nowhere.Missing'", "model/mine.yaml",
+                    "No module named 'nowhere'")  # fmt: skip
+    assert not run_dir.exists()
+
+
 def can_mount() -> bool:
     return os.geteuid() == 0 and shutil.which("mount") is not None
 
@@ -377,7 +419,7 @@ def assert_failed_and_resumable(result, run_dir: Path, reference: Path, steps_ke
             ("torch:save", "3", "ENOSPC", "--match", "'rng'"), 16, marks=pytest.mark.slow
         ),  # the third last.pt (on a real full disk below)
         pytest.param(
-            ("runner.metrics:MetricsFile.write", "12", "ENOSPC"), 16, marks=pytest.mark.slow
+            ("runner.records.metrics:MetricsFile.write", "12", "ENOSPC"), 16, marks=pytest.mark.slow
         ),  # in the third epoch
     ],
 )
@@ -401,6 +443,46 @@ def test_a_real_disk_that_fills_during_a_checkpoint(reference, small_disk):
     assert line.endswith(f"resume=true hydra.run.dir={run_dir}")
 
 
+def fill(disk: Path) -> Path:
+    """Write a file on ``disk`` until it is full: the next write there meets ENOSPC."""
+    filler = disk / "filler"
+    with filler.open("wb", buffering=0) as file:
+        for chunk in (1 << 16, 1 << 12, 1 << 8, 1):
+            try:
+                while True:
+                    file.write(bytes(chunk))
+            except OSError:
+                continue
+    return filler
+
+
+def stopped(pid: int) -> bool:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+
+
+def test_a_real_disk_that_fills_between_checkpoints(reference, small_disk):
+    """The run stops itself as its first ``last.pt`` is put in place; the disk is filled to
+    the last byte; the next write that needs a new page of the tmpfs meets the full disk (a
+    figure, or a record of ``metrics.jsonl``, and ``train.log`` beside them). One line, the
+    first checkpoint kept, and with room again the run resumes to the uninterrupted metrics."""
+    disk = small_disk(4096)
+    run_dir = disk / "run"
+    inject = ("os:replace", "1", "SIGSTOP", "--match", "last.pt")
+    process = Command(run_dir, inject=inject, data_root=data_root_of(reference)).start()
+    wait_until(lambda: stopped(process.pid) or process.poll() is not None, timeout_s=120)
+    filler = fill(disk)
+    process.send_signal(signal.SIGCONT)
+    stdout, stderr = process.communicate(timeout=300)
+    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    line = assert_one_line(result, 1, "No space left on device", "resume=true")
+    filler.unlink()
+    assert torch.load(run_dir / "checkpoints/last.pt", weights_only=True)["state"]["step"] == 8
+    resume = line.split("continue with: python -m runner ", 1)[1].split()
+    again = Command(run_dir, tuple(resume), data_root=data_root_of(reference)).run()
+    assert again.returncode == 0, again.stderr
+    assert metrics_of(run_dir) == metrics_of(reference)
+
+
 @pytest.mark.slow
 def test_an_unwritable_wandb_directory_costs_nothing(reference, tmp_path):
     run_dir = tmp_path / "run"
@@ -417,18 +499,11 @@ def test_an_unwritable_wandb_directory_costs_nothing(reference, tmp_path):
 # --- two runs, one directory ----------------------------------------------------------
 
 
-def wait_for(condition, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 def test_a_directory_in_use_is_refused_and_a_dead_runs_lock_is_taken_over(reference, tmp_path):
     run_dir = tmp_path / "run"
     first = Command(run_dir, ("trainer.epochs=50",), data_root=data_root_of(reference)).start()
     lock = run_dir / ".lock"
-    wait_for(lambda: lock.exists() and lock.read_text().strip())
+    wait_until(lambda: lock.exists() and lock.read_text().strip(), what="the lock file")
     second, third = run_all(
         [
             Command(
@@ -459,12 +534,12 @@ def test_a_sweep_directory_in_use_is_refused(tmp_path):
 # --- signals at the worst moments -----------------------------------------------------
 
 MOMENTS = {
-    "start-up": ("runner.startup:mark_job_start", "1", "SIGTERM"),
+    "start-up": ("runner.platform.startup:mark_job_start", "1", "SIGTERM"),
     "data generation": ("runner.data.datasets:generate_digits", "1", "SIGINT"),
     "checkpoint write": ("os:replace", "2", "SIGTERM", "--match", "last.pt"),
-    "evaluation": ("runner.evaluation:evaluate", "1", "SIGINT", "--match", "'test'"),
-    "figure saving": ("runner.run_log:RunLog.save_figures", "2", "SIGTERM"),
-    "W&B finish": ("runner.wandb_run:WandbRun.finish", "1", "SIGINT"),
+    "evaluation": ("runner.training.evaluation:evaluate", "1", "SIGINT", "--match", "'test'"),
+    "figure saving": ("runner.records.run_log:RunLog.save_figures", "2", "SIGTERM"),
+    "W&B finish": ("runner.records.wandb_run:WandbRun.finish", "1", "SIGINT"),
 }
 WORST_MOMENTS = ("checkpoint write", "evaluation")  # in the default suite; all of them: slow
 
@@ -508,13 +583,40 @@ def test_a_signal_at_any_moment_resumes_to_the_same_metrics(reference, tmp_path,
         assert summary["status"] == "completed", moment
 
 
-def test_ctrl_c_while_the_libraries_load_is_one_line(tmp_path):
-    process = Command(tmp_path / "run").start()
-    time.sleep(0.4)  # importing Hydra and torch
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
-    assert "Traceback" not in stderr
+LOADING = {  # a library, as it starts to load: the moment of the run it marks
+    "hydra": "the command line, before Hydra",
+    "torch": "the job, before the run",
+    "numpy.linalg": "torch's compiler, under torch.optim",
+    "wandb": "the run's start, before its first step",
+    "matplotlib.figure": "the run's end, before its summary",
+}
+
+
+@pytest.mark.parametrize(
+    "module",
+    [pytest.param(m, marks=pytest.mark.slow) if m in ("hydra", "numpy.linalg") else m
+     for m in LOADING],
+)  # fmt: skip
+def test_ctrl_c_while_a_library_loads_stops_in_one_line_and_resumes(module, reference, tmp_path):
+    """Ctrl-C the moment a library starts to load: exit 130, one line, no traceback, no
+    summary that claims completion; a run that had begun resumes to the uninterrupted
+    metrics."""
+    command = Command(
+        tmp_path / "run", ("logger=wandb", "logger.mode=offline"), interrupt_on=module,
+        data_root=data_root_of(reference),
+    )  # fmt: skip
+    result = command.run()
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 130, (module, result.stderr)
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
+    assert len(lines) == 1 and lines[0].startswith("interrupted"), (module, lines)
+    summary = command.run_dir / "summary.json"
+    assert not summary.exists() or json.loads(summary.read_text())["status"] == "interrupted"
+    if "continue with: python -m runner " in lines[0]:
+        resume = tuple(lines[0].split("python -m runner ", 1)[1].split())
+        resumed = Command(command.run_dir, resume, data_root=command.data_root).run()
+        assert resumed.returncode == 0, resumed.stderr
+        assert metrics_of(command.run_dir) == metrics_of(reference)
 
 
 # --- W&B in trouble -------------------------------------------------------------------
@@ -545,7 +647,7 @@ def test_a_wandb_server_in_trouble_costs_nothing(reference, tmp_path, server):
 def test_a_crash_of_the_wandb_service_costs_nothing(reference, tmp_path):
     command = Command(
         tmp_path / "run", ("logger=wandb", "logger.mode=offline"),
-        inject=("runner.wandb_run:WandbRun.log", "3", "kill-wandb"),
+        inject=("runner.records.wandb_run:WandbRun.log", "3", "kill-wandb"),
         data_root=data_root_of(reference),
     )  # fmt: skip
     result = command.run()
@@ -564,25 +666,36 @@ def assert_kept_offline(result, run_dir: Path, reference: Path, warning: str) ->
 # --- SIGKILL at random moments (slow) ---------------------------------------------------
 
 
-def kill_until_done(command: Command, resume: Command, seed: int, window_s: float) -> int:
-    """Start ``command``, SIGKILL it after a random delay, then ``resume`` again and again the
-    same way, until a session ends by itself; return how many were killed."""
+def run_or_kill(command: Command, timeout_s: float) -> bool:
+    """Run ``command`` and SIGKILL it if it still runs after ``timeout_s``; whether it did."""
+    process = command.start()
+    try:
+        process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        return True
+    assert process.returncode == 0, process.stderr
+    return False
+
+
+def kill_at_random_moments(
+    command: Command, resume: Command, seed: int, window_s: float, most: int | None = None
+) -> int:
+    """Start ``command`` and SIGKILL it after a random delay, then ``resume`` and kill it the
+    same way, until a session ends by itself, or, after ``most`` kills, resume once more to
+    the end; return how many were killed."""
     import random
 
     chooser = random.Random(seed)
     kills, current = 0, command
-    while True:
-        process = current.start()
-        try:
-            process.communicate(timeout=chooser.uniform(0.5, window_s))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
-            kills += 1
-            current = resume
-            continue
-        assert process.returncode == 0, process.stderr
-        return kills
+    while most is None or kills < most:
+        if not run_or_kill(current, chooser.uniform(0.5, window_s)):
+            return kills
+        kills, current = kills + 1, resume
+    finished = resume.run()
+    assert finished.returncode == 0, finished.stderr
+    return kills
 
 
 @pytest.mark.slow
@@ -592,10 +705,39 @@ def test_sigkill_at_random_moments_of_a_run(reference, tmp_path):
         run_dir = tmp_path / str(attempt)
         command = Command(run_dir, data_root=data_root_of(reference))
         resume = Command(run_dir, ("resume=true",), data_root=data_root_of(reference))
-        kills += kill_until_done(command, resume, seed=attempt, window_s=9.0)
+        kills += kill_at_random_moments(command, resume, seed=attempt, window_s=9.0)
         identical += metrics_of(run_dir) == metrics_of(reference)
     print(f"{kills} kills over 6 runs, {identical} of 6 identical to the uninterrupted run")
     assert kills >= 6 and identical == 6
+
+
+def assert_nothing_half_written(run_dir: Path) -> None:
+    assert not list(run_dir.rglob(".*.tmp")), sorted(run_dir.rglob(".*.tmp"))
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"
+    torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_of_a_two_process_run(reference, tmp_path):
+    """The launching process of data-parallel runs killed at random moments, up to five times
+    a run, ten times in all: its ranks go with it, and each run resumes to the metrics of one
+    never stopped, nothing half-written."""
+    two = ("device.processes=2",)
+    whole = Command(tmp_path / "whole", two, data_root=data_root_of(reference))
+    started = time.monotonic()
+    assert whole.run().returncode == 0
+    duration = time.monotonic() - started
+    kills, attempt = 0, 0
+    while kills < 10 and attempt < 6:  # a session may end before its kill: then another run
+        run_dir = tmp_path / str(attempt)
+        command = Command(run_dir, two, data_root=data_root_of(reference))
+        resume = Command(run_dir, (*two, "resume=true"), data_root=data_root_of(reference))
+        kills += kill_at_random_moments(command, resume, 200 + attempt, duration / 2, most=5)
+        assert metrics_of(run_dir) == metrics_of(whole.run_dir), attempt
+        assert_nothing_half_written(run_dir)
+        attempt += 1
+    print(f"{kills} kills over {attempt} two-process runs, each identical to the uninterrupted run")
+    assert kills >= 10
 
 
 @pytest.mark.slow
@@ -611,7 +753,7 @@ def test_sigkill_at_random_moments_of_a_sweep(reference, tmp_path):
         sweep_dir = tmp_path / str(attempt)
         command = Command(sweep_dir, sweep, data_root=data_root_of(reference))
         resume = Command(sweep_dir, (*sweep, "resume=true"), data_root=data_root_of(reference))
-        kills += kill_until_done(command, resume, seed=100 + attempt, window_s=duration)
+        kills += kill_at_random_moments(command, resume, seed=100 + attempt, window_s=duration)
         assert sweep_outcomes(sweep_dir) == expected
     print(f"{kills} kills over 3 sweeps, 3 of 3 sweep summaries identical")
     assert kills >= 3

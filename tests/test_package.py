@@ -1,5 +1,5 @@
 """The runner as a package: its version, Hydra's shell completion, your own experiment in your
-own folder (the README's recipe, as written there), and the wheel installed elsewhere."""
+own folder (Getting started's recipe, as written there), and the wheel installed elsewhere."""
 
 import json
 import os
@@ -37,8 +37,8 @@ def test_shell_completion_prints_hydras_script(tmp_path):
 
 
 def write_readme_project(root: Path) -> Path:
-    """The README's own-experiment project, file by file from its code blocks."""
-    text = (REPO / "README.md").read_text()
+    """Getting started's own-experiment project, file by file from its code blocks."""
+    text = (REPO / "docs" / "getting-started.md").read_text()
     blocks = re.findall(r"```(?:python|yaml)\n# (my_project/\S+)\n(.*?)```", text, re.S)
     assert {path for path, _ in blocks} == {"my_project/mine.py", "my_project/conf/model/mine.yaml"}
     for path, body in blocks:
@@ -84,7 +84,7 @@ def test_the_wheel_carries_the_configs_and_runs_from_any_directory(data_root, tm
         [sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "--no-build-isolation",
          "-q", "-w", str(tmp_path / "dist")], check=True, timeout=300,
     )  # fmt: skip
-    (wheel,) = (tmp_path / "dist").glob("runner-*.whl")
+    (wheel,) = (tmp_path / "dist").glob("paper_runner-*.whl")
     shipped = {n for n in zipfile.ZipFile(wheel).namelist() if n.startswith("runner/conf/")}
     assert shipped == {
         f"runner/conf/{p.relative_to(REPO / 'conf')}" for p in (REPO / "conf").rglob("*.yaml")
@@ -127,4 +127,8 @@ def test_the_wheel_carries_the_configs_and_runs_from_any_directory(data_root, tm
         [command, "--version"], cwd=elsewhere, capture_output=True, text=True, env=env
     )
     assert re.fullmatch(r"runner \d+\.\d+\.\d+\n", version.stdout)  # no commit outside a clone
+    near_miss = subprocess.run(
+        [command, "trainer.max_epochs=1"], cwd=elsewhere, capture_output=True, text=True, env=env
+    )  # the wheel carries the table of peer tools' spellings
+    assert "did you mean trainer.epochs?" in near_miss.stderr, near_miss.stderr
     assert os.path.samefile(summary.parents[2], elsewhere / "outputs")

@@ -58,7 +58,9 @@ def _key(item) -> str:
     return "/".join(item.nested_key) if item.nested_key else item.key
 
 
-def read_finished_run(run_dir: Path, timeout_s: float = 30.0) -> OfflineRun:
+def read_finished_run(
+    run_dir: Path, timeout_s: float = 30.0, name: str | None = None
+) -> OfflineRun:
     """The offline run once its exit record is on disk.
 
     ``run.finish()`` returns when W&B's service has handled the exit; its file writer may
@@ -66,15 +68,26 @@ def read_finished_run(run_dir: Path, timeout_s: float = 30.0) -> OfflineRun:
     """
     deadline = time.monotonic() + timeout_s
     while True:
-        run = read_offline_run(run_dir)
+        run = read_offline_run(run_dir, name)
         if run.exit_code is not None or time.monotonic() > deadline:
             return run
         time.sleep(0.1)
 
 
-def read_offline_run(run_dir: Path) -> OfflineRun:
-    """The single offline W&B run under ``run_dir/wandb``."""
-    (path,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
+def read_offline_run(run_dir: Path, name: str | None = None) -> OfflineRun:
+    """The single offline W&B run under ``run_dir/wandb`` (the one called ``name``, when
+    several are there)."""
+    paths = sorted(run_dir.glob("wandb/offline-run-*/run-*.wandb"))
+    if name is not None:
+        runs = [run for run in map(read_run_file, paths) if run.name == name]
+        assert len(runs) == 1, f"{len(runs)} runs called {name!r} under {run_dir}"
+        return runs[0]
+    (path,) = paths
+    return read_run_file(path)
+
+
+def read_run_file(path: Path) -> OfflineRun:
+    """A ``run-<id>.wandb`` file read back."""
     run = OfflineRun()
     for chunk in read_chunks(path.read_bytes()):
         record = wandb_internal_pb2.Record()

@@ -9,12 +9,12 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from runner.console import console
 from runner.data.digits import IMAGE_SIZE, generate_digits
 from runner.data.idx import check_idx_files
 from runner.data.loader import ImageSet
-from runner.errors import ConfigError, first_line
-from runner.files import save_atomically
+from runner.platform.console import console
+from runner.platform.errors import ConfigError, first_line
+from runner.platform.files import check_archive, save_atomically
 
 DIGITS_FORMAT = 1
 """Bumped whenever the generator changes what it draws, so stale caches are not reused."""
@@ -64,6 +64,7 @@ def read_digits_cache(path: Path, train_size: int, test_size: int) -> dict[str, 
     """The cached digits in ``path``, or None (with a warning) when the file is damaged: the
     cache is derived from the seed, so it is drawn again rather than refused."""
     try:
+        check_archive(path, remedy="")  # a flipped bit in the images loads without it
         tensors = torch.load(path, map_location="cpu", weights_only=True)
         sizes = {"train": train_size, "test": test_size}
         for split, size in sizes.items():

@@ -9,7 +9,7 @@ its images is named here instead, with what to do.
 import math
 from pathlib import Path
 
-from runner.errors import DamagedFile
+from runner.platform.errors import DamagedFile
 
 IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions: count, rows, columns
 LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension: count

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from runner.distributed import ONE_PROCESS, Processes
-from runner.errors import ConfigError
+from runner.platform.distributed import ONE_PROCESS, Processes
+from runner.platform.errors import ConfigError
 
 Batch = tuple[Tensor, Tensor]
 
@@ -72,7 +72,7 @@ class TensorLoader:
     batches (:meth:`numbered_batches`, for evaluation).
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 (keyword-only options, as torch's DataLoader takes them)
         self,
         data: ImageSet,
         batch_size: int,

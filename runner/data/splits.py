@@ -15,7 +15,7 @@ from torch import Tensor
 
 from runner.data.distortions import distort
 from runner.data.loader import EpochImages, ImageSet
-from runner.errors import ConfigError
+from runner.platform.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from optuna.exceptions import ExperimentalWarning
 from optuna.trial import FrozenTrial, TrialState
 from rich.table import Table
 
-from runner.console import console, format_value
-from runner.files import write_text_atomically
+from runner.platform.console import console, format_value
+from runner.platform.files import write_text_atomically
 from runner.search.study import RUN_DIR, SURPLUS, StudySettings, requeued_numbers
 
 RESULTS_FILE = "optimization_results.yaml"
@@ -164,12 +164,12 @@ def log_to_wandb(
     results: dict[str, Any], plots: dict[str, Path], sweep_dir: Path, logger: dict[str, Any]
 ) -> None:
     """One W&B run for the search, in the group of its jobs: the plots and the results."""
-    from runner.wandb_run import start_wandb
+    from runner.records.settings import LoggerSettings
+    from runner.records.wandb_run import start_wandb
 
-    settings = {
-        **logger, "group": logger.get("group") or str(sweep_dir),
-        "name": f"study {results['study_name']}", "tags": ["optuna-study"],
-    }  # fmt: skip
+    settings = LoggerSettings.of(logger).for_sweep(
+        str(sweep_dir), f"study {results['study_name']}", tags=["optuna-study"]
+    )
     run = start_wandb(settings, finite(results), sweep_dir, run_id=None)
     if run is None:
         return

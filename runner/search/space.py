@@ -27,7 +27,7 @@ from optuna.distributions import (
     distribution_to_json,
 )
 
-from runner.errors import ConfigError
+from runner.platform.errors import ConfigError
 
 
 def distribution_of(override: Override) -> BaseDistribution:

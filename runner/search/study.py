@@ -26,11 +26,12 @@ from optuna.distributions import BaseDistribution
 from optuna.exceptions import ExperimentalWarning
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.exc import SQLAlchemyError
 
-from runner.errors import ConfigError, first_line
-from runner.files import read_json
+from runner.platform.errors import ConfigError, first_line
+from runner.platform.files import read_json
+from runner.records.summary import write_summary
 from runner.search.space import describe, grid_of
-from runner.summary import write_summary
 
 SAMPLERS = ("tpe", "random", "grid", "cmaes", "nsga2")
 PRUNERS = ("none", "median", "hyperband")
@@ -198,6 +199,28 @@ def open_study(
     )
     searched = {"search_space": describe(space), "objectives": settings.objectives}
     try:
+        return load_or_create_study(settings, storage, searched)
+    except (optuna.exceptions.StorageInternalError, SQLAlchemyError, LookupError) as error:
+        raise damaged_storage(settings, error) from None
+    except ValueError as error:  # a column SQLAlchemy cannot convert (a zeroed date), not ours
+        if isinstance(error, ConfigError):
+            raise
+        raise damaged_storage(settings, error) from None
+
+
+def damaged_storage(settings: StudySettings, error: Exception) -> ConfigError:
+    return ConfigError(
+        f"hydra.sweeper.storage={settings.storage}: cannot read study {settings.study_name} "
+        f"from it, it is damaged ({first_line(error.__cause__ or error)}); "
+        "restore it from a copy, or start the search with another storage"
+    )
+
+
+def load_or_create_study(
+    settings: StudySettings, storage: RDBStorage, searched: dict[str, Any]
+) -> optuna.Study:
+    """The study, its trials read once through (a damaged database fails here, not mid-search)."""
+    try:
         study = optuna.load_study(study_name=settings.study_name, storage=storage)
     except KeyError:  # no such study yet
         study = optuna.create_study(
@@ -208,6 +231,7 @@ def open_study(
             study.set_user_attr(key, value)
         return study
     check_same_search(settings, study, searched)
+    study.get_trials(deepcopy=False)
     return study
 
 

@@ -24,8 +24,8 @@ import optuna
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
-from runner.errors import CONFIG_ERROR_EXIT_CODE, ConfigError
-from runner.overrides import without_resume
+from runner.platform.errors import CONFIG_ERROR_EXIT_CODE, ConfigError
+from runner.records.overrides import without_resume
 from runner.search.results import report_results
 from runner.search.space import as_overrides, grid_of, parse_search, suggest
 from runner.search.study import (

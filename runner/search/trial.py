@@ -3,18 +3,18 @@ when the study's pruner says so, and tells the study how it ended.
 
 The job does this itself, through the storage, so that a trial's record does not hang on the
 process that launched it (a SLURM job tells its result even if its sweep was stopped). Job
-``N`` of an Optuna sweep is trial ``N`` of the study; the sweep puts the link to it in the
-job's config (``sweep.trial``), which every process of the job receives.
+``N`` of an Optuna sweep is trial ``N`` of the study; the job hands the link to it
+(:class:`TrialLink`) to its run, which hands it to each of its processes.
 """
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
-from runner.errors import ConfigError
+from runner.platform.errors import ConfigError
 from runner.search.study import make_pruner, open_storage, tell
 
 
@@ -29,8 +29,11 @@ class TrialLink:
     pruner: str = "none"
     pruner_options: dict[str, Any] = field(default_factory=dict)
 
-    def as_config(self) -> dict[str, Any]:
-        return asdict(self)
+    def pruning(self, main: bool) -> "TrialPruning | None":
+        """What the run's loop asks after each validation (None when the study prunes
+        nothing); ``main``: whether this process is the run's rank 0, the one that talks to
+        the study."""
+        return None if self.pruner == "none" else TrialPruning(self, main)
 
     def open(self) -> optuna.Trial:
         """The trial, to report to; pruning decisions use the study's pruner."""
@@ -76,20 +79,13 @@ class TrialPruning:
     process gets its answer (the loop shares it)."""
 
     def __init__(self, link: TrialLink, main: bool) -> None:
-        self.trial = link.open() if main and link.pruner != "none" else None
+        self.trial = link.open() if main else None
 
     def should_prune(self, value: float, epoch: int) -> bool:
         if self.trial is None or not math.isfinite(value):
             return False
         self.trial.report(value, step=epoch)
         return self.trial.should_prune()
-
-
-def pruning_for(trial_config: dict[str, Any] | None, main: bool) -> TrialPruning | None:
-    """The pruning of a run's trial (``sweep.trial`` in its config), or None outside one."""
-    if not trial_config:
-        return None
-    return TrialPruning(TrialLink(**trial_config), main)
 
 
 def tell_outcome(link: TrialLink, summary: dict[str, Any]) -> TrialState:

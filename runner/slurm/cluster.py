@@ -120,6 +120,20 @@ class LocalCluster:
 
         On any failure every daemon started so far is stopped again.
         """
+        self._check_can_start(accounting)
+        self._prepare_directory()
+        self._write_configs(Node.this_machine(), accounting)
+        daemons: list[Daemon] = []
+        try:
+            self._start_daemons(daemons, accounting)
+            self._wait_until_idle(daemons)
+        except BaseException:
+            stop_processes(daemons)
+            raise
+        return daemons
+
+    def _check_can_start(self, accounting: bool) -> None:
+        """Root, no cluster of this directory running, SLURM installed, the ports free."""
         if os.geteuid() != 0:
             raise ClusterError("a local SLURM cluster needs root (its daemons run as root here)")
         if self.running():
@@ -136,24 +150,18 @@ class LocalCluster:
                     f"port {port} ({name}) is in use: another SLURM or database is running "
                     "here; stop it, or choose other ports with --port"
                 )
-        self._prepare_directory()
-        node = Node.this_machine()
-        self._write_configs(node, accounting)
-        daemons: list[Daemon] = []
-        try:
-            if accounting:
-                self._initialise_database()
-                daemons.append(self._start("mariadbd", self._mariadb_command()))
-                wait_for_port(self.ports.mariadb, "mariadbd", self._log("mariadbd"))
-                daemons.append(self._start("slurmdbd", ["slurmdbd", "-D"]))
-                wait_for_port(self.ports.slurmdbd, "slurmdbd", self._log("slurmdbd"))
-            daemons.append(self._start("slurmctld", ["slurmctld", "-D", "-f", str(self.conf)]))
-            daemons.append(self._start("slurmd", ["slurmd", "-D", "-f", str(self.conf)]))
-            self._wait_until_idle(daemons)
-        except BaseException:
-            stop_processes(daemons)
-            raise
-        return daemons
+
+    def _start_daemons(self, daemons: list[Daemon], accounting: bool) -> None:
+        """MariaDB and slurmdbd (with accounting), slurmctld and slurmd, each added to
+        ``daemons`` as it starts."""
+        if accounting:
+            self._initialise_database()
+            daemons.append(self._start("mariadbd", self._mariadb_command()))
+            wait_for_port(self.ports.mariadb, "mariadbd", self._log("mariadbd"))
+            daemons.append(self._start("slurmdbd", ["slurmdbd", "-D"]))
+            wait_for_port(self.ports.slurmdbd, "slurmdbd", self._log("slurmdbd"))
+        daemons.append(self._start("slurmctld", ["slurmctld", "-D", "-f", str(self.conf)]))
+        daemons.append(self._start("slurmd", ["slurmd", "-D", "-f", str(self.conf)]))
 
     def down(self) -> list[Daemon]:
         """Cancel the cluster's jobs and stop its daemons (by their recorded pids); return
@@ -382,31 +390,85 @@ def process_start_time(pid: int) -> int:
     return int(fields[19])
 
 
+def descendants(daemon: Daemon) -> list[Daemon]:
+    """The processes ``daemon`` started, and theirs (slurmctld's slurmscriptd, say)."""
+    found = []
+    try:
+        tasks = list(Path(f"/proc/{daemon.pid}/task").iterdir())
+    except OSError:
+        return found
+    for task in tasks:
+        with contextlib.suppress(OSError):
+            for pid in map(int, (task / "children").read_text().split()):
+                child = Daemon(f"{daemon.name}'s child", pid, process_start_time(pid))
+                found += [child, *descendants(child)]
+    return found
+
+
 def stop_processes(daemons: list[Daemon], timeout_s: float = 15.0) -> None:
-    """SIGTERM to every one at once, then SIGKILL to those still running after ``timeout_s``.
+    """SIGTERM to every one at once, then SIGKILL to those still running after ``timeout_s``;
+    return only once they and the processes they started have all ended.
 
     Those that are this process's children are collected, so that none is left a zombie.
     """
+    family = [*daemons, *(child for daemon in daemons for child in descendants(daemon))]
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        for daemon in daemons:
+        for daemon in daemons if sig == signal.SIGTERM else family:
             if daemon.alive():
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(daemon.pid, sig)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            for daemon in daemons:
+            for daemon in family:
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(daemon.pid, os.WNOHANG)
-            if not any(d.alive() for d in daemons):
+            if not any(d.alive() for d in family):
                 return
             time.sleep(0.05)
+
+
+def install(cluster: "LocalCluster", args: argparse.Namespace) -> None:
+    install_missing_packages()
+    print("SLURM, slurmdbd and MariaDB are installed")
+
+
+def up(cluster: "LocalCluster", args: argparse.Namespace) -> None:
+    started = time.monotonic()
+    daemons = cluster.up(accounting=not args.no_accounting)
+    took = time.monotonic() - started
+    print(f"local SLURM cluster up in {took:.1f} s, state in {cluster.directory}:")
+    for daemon in daemons:
+        print(f"  {daemon.name:<10} pid {daemon.pid}")
+    print(f"partitions: {PARTITION} (default), {URGENT_PARTITION} (preempts {PARTITION})")
+    print(f"use it from this shell with:\n  export SLURM_CONF={cluster.conf}")
+
+
+def down(cluster: "LocalCluster", args: argparse.Namespace) -> None:
+    daemons = cluster.down()
+    if daemons:
+        names = ", ".join(f"{d.name} ({d.pid})" for d in daemons)
+        print(f"stopped the local SLURM cluster in {cluster.directory}: {names}")
+    else:
+        print(f"no local SLURM cluster is running from {cluster.directory}")
+
+
+def status(cluster: "LocalCluster", args: argparse.Namespace) -> None:
+    daemons = cluster.running()
+    for daemon in daemons:
+        print(f"{daemon.name:<10} pid {daemon.pid}")
+    if not daemons:
+        print(f"no local SLURM cluster is running from {cluster.directory}")
+        sys.exit(1)
+
+
+ACTIONS = {"install": install, "up": up, "down": down, "status": status}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m runner.slurm.cluster", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("action", choices=["install", "up", "down", "status"])
+    parser.add_argument("action", choices=list(ACTIONS))
     parser.add_argument("--dir", type=Path, default=Path(os.environ.get("SLURM_DIR", DEFAULT_DIRECTORY)),
                         help="the state directory (default: $SLURM_DIR, else %(default)s)")  # fmt: skip
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
@@ -414,35 +476,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-accounting", action="store_true",
                         help="no slurmdbd or MariaDB (sacct then fails; submitit waits forever on a cancelled job)")  # fmt: skip
     args = parser.parse_args(argv)
-    cluster = LocalCluster(args.dir, args.port)
     try:
-        if args.action == "install":
-            install_missing_packages()
-            print("SLURM, slurmdbd and MariaDB are installed")
-        elif args.action == "up":
-            started = time.monotonic()
-            daemons = cluster.up(accounting=not args.no_accounting)
-            print(
-                f"local SLURM cluster up in {time.monotonic() - started:.1f} s, state in {cluster.directory}:"
-            )
-            for daemon in daemons:
-                print(f"  {daemon.name:<10} pid {daemon.pid}")
-            print(f"partitions: {PARTITION} (default), {URGENT_PARTITION} (preempts {PARTITION})")
-            print(f"use it from this shell with:\n  export SLURM_CONF={cluster.conf}")
-        elif args.action == "down":
-            daemons = cluster.down()
-            if daemons:
-                names = ", ".join(f"{d.name} ({d.pid})" for d in daemons)
-                print(f"stopped the local SLURM cluster in {cluster.directory}: {names}")
-            else:
-                print(f"no local SLURM cluster is running from {cluster.directory}")
-        else:
-            daemons = cluster.running()
-            for daemon in daemons:
-                print(f"{daemon.name:<10} pid {daemon.pid}")
-            if not daemons:
-                print(f"no local SLURM cluster is running from {cluster.directory}")
-                sys.exit(1)
+        ACTIONS[args.action](LocalCluster(args.dir, args.port), args)
     except ClusterError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)

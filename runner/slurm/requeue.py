@@ -5,7 +5,7 @@ submitit asks SLURM for a signal (SIGUSR2 by default) ``signal_delay_s`` before 
 limit, and installs a handler for it that requeues the job (``scontrol requeue``) after
 calling the launcher's ``checkpoint``. That handler would run in the middle of a training
 step; here it is called only once the run has written ``last.pt`` at a step boundary and
-stopped (:mod:`runner.stopping`). A job that runs again (requeued by submitit, or by SLURM
+stopped (:mod:`runner.platform.stopping`). A job that runs again (requeued by submitit, or by SLURM
 itself after a preemption) finds ``SLURM_RESTART_COUNT`` > 0 and resumes from ``last.pt``.
 """
 
@@ -15,21 +15,12 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
-from runner.overrides import without_resume
-from runner.stopping import Stopped, answer_scheduler_signals
-from runner.wandb_run import stop_wandb_service
+from runner.platform.environment import stop_signal
+from runner.platform.stopping import Stopped, answer_scheduler_signals
+from runner.records.overrides import without_resume
+from runner.records.wandb_run import stop_wandb_service
 
 RESUME = "resume=true"
-
-
-def in_slurm_job() -> bool:
-    """Whether this process runs inside a job submitted to SLURM by submitit."""
-    return os.environ.get("SUBMITIT_EXECUTOR") == "slurm" and "SLURM_JOB_ID" in os.environ
-
-
-def stop_signal() -> signal.Signals:
-    """The signal submitit has SLURM send before the time limit (``SUBMITIT_PREEMPT_SIGNAL``)."""
-    return signal.Signals["SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2")]
 
 
 def requeued() -> bool:
@@ -48,7 +39,7 @@ def overrides_of_this_attempt(overrides: Sequence[str]) -> list[str]:
 
 @contextmanager
 def requeue_when_stopped() -> Iterator[None]:
-    """Answer SLURM's signals as :mod:`runner.stopping` describes; when the run has stopped
+    """Answer SLURM's signals as :mod:`runner.platform.stopping` describes; when the run has stopped
     on the time-limit signal, hand over to submitit's handler, which requeues the job and
     ends this process (or, when ``max_num_timeout`` requeues are used up, raises)."""
     stop = stop_signal()

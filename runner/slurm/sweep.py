@@ -17,10 +17,11 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from runner.files import read_json, write_json_atomically, write_text_atomically
-from runner.overrides import without_resume
+from runner.platform.errors import DamagedFile, first_line
+from runner.platform.files import read_json, write_json_atomically, write_text_atomically
+from runner.records.overrides import without_resume
+from runner.records.summary import write_summary
 from runner.slurm.requeue import RESUME
-from runner.summary import write_summary
 
 JOBS_FILE = ".submitit/jobs.json"
 WAITING_STATES = ("PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING",
@@ -93,6 +94,23 @@ def completed_value(job: PlannedJob) -> tuple[bool, float | None]:
     return True, float(value) if isinstance(value, int | float) else None
 
 
+def slurm_result(slurm_job: Any) -> Any:
+    """What a submitit job returned. Its result file cut short or not a pickle is
+    :class:`DamagedFile`, naming it; a job that failed or that SLURM ended raises submitit's
+    own error."""
+    from submitit.core.utils import FailedJobError, UncompletedJobError
+
+    try:
+        return slurm_job.result()
+    except (FailedJobError, UncompletedJobError):
+        raise
+    except Exception as error:  # what unpickling made of the bytes
+        raise DamagedFile(
+            slurm_job.paths.result_pickle, f"cannot be read ({type(error).__name__}: {first_line(error)})",
+            "the job is recorded failed, and resume=true runs it again",
+        ) from None  # fmt: skip
+
+
 def record_slurm_ending(job: PlannedJob, slurm_id: str, error: BaseException) -> str:
     """Write down in the job's directory that SLURM ended it without a result; return the
     status recorded.
@@ -107,6 +125,8 @@ def record_slurm_ending(job: PlannedJob, slurm_id: str, error: BaseException) ->
     summary = read_json(run_dir / "summary.json")
     reason = str(error).strip().splitlines()
     message = f"SLURM job {slurm_id} ended without a result: {reason[-1] if reason else type(error).__name__}"
+    if isinstance(error, DamagedFile):
+        message = f"SLURM job {slurm_id} ended, and {error}"
     status = "interrupted" if summary.get("status") == "interrupted" else "failed"
     if summary:
         summary |= {"status": status, "error": message}
@@ -141,3 +161,30 @@ def collect_command(config: DictConfig) -> str:
     task = without_resume(config.hydra.overrides.task)
     arguments = [*hydra_overrides, *task, RESUME, f"hydra.sweep.dir={config.hydra.sweep.dir}"]
     return "python -m runner -m " + " ".join(shlex.quote(a) for a in arguments)
+
+
+SBATCH_HINTS = {  # what sbatch says -> the launcher setting behind it
+    "Invalid generic resource": "gpus_per_node",
+    "invalid partition": "partition",
+    "Invalid partition": "partition",
+    "Memory specification can not be satisfied": "mem_gb",
+    "Requested node configuration is not available": "cpus_per_task",
+    "Invalid account": "additional_parameters",
+    "time limit": "timeout_min",
+}
+
+
+def sbatch_refusal(message: str, params: dict[str, Any]) -> str:
+    """sbatch's refusal of a sweep's jobs (submitit's ``FailedJobError``) in one line: what
+    sbatch said, and the ``hydra.launcher.*`` setting to change."""
+    said = " ".join(line.removeprefix("sbatch: error: ").strip() for line in message.splitlines()
+                    if line.strip())  # fmt: skip
+    setting = next((key for sign, key in SBATCH_HINTS.items() if sign in said), None)
+    if setting is None:
+        return f"sbatch refused the jobs: {said}; check the hydra.launcher.* settings"
+    value = params.get(setting)
+    return f"sbatch refused the jobs: {said}; change hydra.launcher.{setting} (it is {value!r})" + (
+        "; a cluster without GPUs needs hydra.launcher.gpus_per_node=0"
+        if setting == "gpus_per_node"
+        else ""
+    )

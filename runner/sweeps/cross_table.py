@@ -59,7 +59,7 @@ class CrossTable:
 
     def draw(self, jobs: Sequence[JobOutcome], out: Path) -> Path:
         """The table as a figure, with the paper's value in brackets where ``paper`` has one."""
-        from runner.plot.table_image import draw_table
+        from runner.figures.table_image import draw_table
 
         cells = self.cells(jobs)
         rows = list(dict.fromkeys(row for row, _ in cells))

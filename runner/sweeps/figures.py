@@ -14,14 +14,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from runner.errors import ConfigError
-from runner.files import read_json
-from runner.plot.by_setting import BySetting, Point, draw_by_setting
-from runner.plot.canvas import draw_safely
-from runner.plot.curves import curve_lines, draw_overlays
-from runner.plot.series import Series, read_series
+from runner.figures.by_setting import BySetting, Point, draw_by_setting
+from runner.figures.canvas import draw_safely
+from runner.figures.curves import CurveLine, draw_overlays
+from runner.figures.series import Series
+from runner.platform.errors import ConfigError
+from runner.platform.files import read_json
+from runner.records.metrics import read_series
 from runner.sweeps.cross_table import CrossTable
-from runner.sweeps.labels import label, override_key, shared_overrides
+from runner.sweeps.labels import label, override_key, shared_overrides, varies_seed, without_seed
 from runner.sweeps.outcomes import JobOutcome, key_metrics, main_objective
 
 PANEL_LIMIT = 16  # more jobs than this draw no figure of a panel per job: too small to read
@@ -107,12 +108,34 @@ def curve_metrics(jobs: Sequence[JobOutcome], series: dict[int, dict[str, Series
     return [m for m in wanted if m in logged and not m.startswith("test/")]
 
 
+def curve_lines(
+    runs: Sequence[tuple[Sequence[str], dict[str, Series]]], metric: str
+) -> list[CurveLine]:
+    """A line per run (its overrides, its series) that logged ``metric``, or per setting of
+    runs that differ in their seed alone, labelled by the overrides that differ between lines."""
+    pooled = varies_seed([overrides for overrides, _ in runs])
+    groups: dict[tuple[str, ...], list[Series]] = {}
+    for overrides, series in runs:
+        if metric in series:
+            key = without_seed(overrides) if pooled else tuple(overrides)
+            groups.setdefault(key, []).append(series[metric])
+    shared = shared_overrides(list(groups)) if len(groups) > 1 else list(next(iter(groups), ()))
+    return [
+        CurveLine(label(key, shared, "every run"), tuple(members))
+        for key, members in groups.items()
+    ]
+
+
 def job_series(
     jobs: Sequence[JobOutcome], series: dict[int, dict[str, Series]]
 ) -> list[tuple[Sequence[str], dict[str, Series]]]:
     """The jobs' overrides and series, in job order."""
     ordered = sorted(jobs, key=lambda job: job.number)
     return [(job.overrides, series[job.number]) for job in ordered if job.number in series]
+
+
+Drawing = Callable[[Path], Path]
+"""A figure to draw: given where, it draws it there."""
 
 
 def draw_sweep_figures(
@@ -123,7 +146,22 @@ def draw_sweep_figures(
 ) -> dict[str, Path]:
     """Every figure of the sweep (see the module), by file name without ``.png``; a figure
     that cannot be drawn is a warning."""
-    from runner.plot.lines import draw_line_panels
+    drawn: dict[str, Path] = {}
+    for file, draw in figure_plans(jobs, sweep_dir, specs, cross_table):
+        out = sweep_dir / "figures" / file
+        if draw_safely(str(out), partial(draw, out)):
+            drawn[out.stem] = out
+    return drawn
+
+
+def figure_plans(
+    jobs: Sequence[JobOutcome],
+    sweep_dir: Path,
+    specs: dict[str, FigureSpec],
+    cross_table: CrossTable | None,
+) -> list[tuple[str, Drawing]]:
+    """Each figure of the sweep as (file name, how to draw it), from the jobs' files."""
+    from runner.figures.lines import draw_line_panels
 
     series = {
         job.number: read_series(job.run_dir / "metrics.jsonl")
@@ -131,38 +169,37 @@ def draw_sweep_figures(
         if (job.run_dir / "metrics.jsonl").exists()
     }
     runs = job_series(jobs, series)
-    plans: list[tuple[str, Callable[[Path], Path]]] = []  # (file name, draw it there)
-    for metric in curve_metrics(jobs, series):
-        lines = {metric: curve_lines(runs, metric)}
-        plans.append(
-            (file_name(metric), partial(draw_overlays, [metric], lines, title=f"sweep {sweep_dir}"))
-        )
+    plans = [
+        (file_name(metric), overlay([metric], {metric: curve_lines(runs, metric)}, f"sweep {sweep_dir}"))
+        for metric in curve_metrics(jobs, series)
+    ]  # fmt: skip
     for name, spec in specs.items():
-        if isinstance(spec, Curves):
-            lines = {spec.metric: curve_lines(runs, spec.metric)}
-            plans.append(
-                (f"{name}.png", partial(draw_overlays, [spec.metric], lines, title=spec.title))
-            )
-        elif isinstance(spec, Ratio):
-            lines = {spec.label: curve_lines(ratio_runs(runs, spec), spec.label)}
-            plans.append(
-                (f"{name}.png", partial(draw_overlays, [spec.label], lines, title=spec.title))
-            )
-        else:
-            points = by_setting_points(jobs, series, spec)
-            plans.append((f"{name}.png", partial(draw_by_setting, spec, points)))
+        plans.append((f"{name}.png", spec_drawing(spec, jobs, series, runs)))
     if cross_table is not None:
         plans.append(("table.png", partial(cross_table.draw, jobs)))
     for name, panels in line_plot_panels(jobs).items():
-        plans.append(
-            (f"{name}.png", partial(draw_line_panels, panels, title=f"{name}: a panel per job"))
-        )
-    drawn: dict[str, Path] = {}
-    for file, draw in plans:
-        out = sweep_dir / "figures" / file
-        if draw_safely(str(out), partial(draw, out)):
-            drawn[out.stem] = out
-    return drawn
+        title = f"{name}: a panel per job"
+        plans.append((f"{name}.png", partial(draw_line_panels, panels, title=title)))
+    return plans
+
+
+def overlay(metrics: list[str], lines: dict[str, list[CurveLine]], title: str) -> Drawing:
+    return partial(draw_overlays, metrics, lines, title=title)
+
+
+def spec_drawing(
+    spec: FigureSpec,
+    jobs: Sequence[JobOutcome],
+    series: dict[int, dict[str, Series]],
+    runs: list[tuple[Sequence[str], dict[str, Series]]],
+) -> Drawing:
+    """How to draw a ``sweep.figures`` entry."""
+    if isinstance(spec, Curves):
+        return overlay([spec.metric], {spec.metric: curve_lines(runs, spec.metric)}, spec.title)
+    if isinstance(spec, Ratio):
+        lines = {spec.label: curve_lines(ratio_runs(runs, spec), spec.label)}
+        return overlay([spec.label], lines, spec.title)
+    return partial(draw_by_setting, spec, by_setting_points(jobs, series, spec))
 
 
 def ratio_runs(

@@ -1,30 +1,29 @@
 """A sweep directory, guarded: one live sweep in it, and on resume its files checked first.
 
 A Hydra callback, run once in the process that launches the sweep. It takes the sweep
-directory's lock (:mod:`runner.lock`) before any job starts, so a second sweep (or a second
+directory's lock (:mod:`runner.records.lock`) before any job starts, so a second sweep (or a second
 ``resume=true``) into a directory a live sweep is using is refused in one line. On resume it
 reads every file the jobs and the sweep's report will read, and stops at the first damaged
 one, naming it, before any job runs or any file is written.
 """
 
 import sys
-import zipfile
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from runner.errors import (
+from runner.platform.errors import (
     CONFIG_ERROR_EXIT_CODE,
     ConfigError,
     DamagedFile,
     first_line,
     unwritable_place,
 )
-from runner.files import read_json
-from runner.lock import DirectoryLock
-from runner.metrics import read_metrics
+from runner.platform.files import check_archive, read_json
+from runner.records.lock import DirectoryLock
+from runner.records.metrics import read_metrics
 from runner.search import OPTUNA_SWEEPER
 
 JOB_REMEDY = "delete that job's directory to run the job afresh, or resume the sweep elsewhere"
@@ -46,21 +45,7 @@ def check_sweep_files(sweep_dir: Path) -> None:
         if (job_dir / "metrics.jsonl").is_file():
             read_metrics(job_dir / "metrics.jsonl")
         for checkpoint in sorted((job_dir / "checkpoints").glob("*.pt")):
-            check_archive(checkpoint)
-
-
-def check_archive(path: Path) -> None:
-    """A checkpoint is a zip archive (torch's format): one cut short or not a checkpoint at
-    all is found by reading it whole, without torch."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            broken = archive.testzip()
-    except (zipfile.BadZipFile, OSError) as error:
-        raise DamagedFile(
-            path, f"cannot be read: it is cut short or not a checkpoint ({error})", JOB_REMEDY
-        ) from None
-    if broken is not None:
-        raise DamagedFile(path, f"is damaged: {broken} fails its checksum", JOB_REMEDY)
+            check_archive(checkpoint, JOB_REMEDY)
 
 
 class SweepDirectoryGuard(Callback):

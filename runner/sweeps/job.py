@@ -15,13 +15,15 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from runner.console import console, format_value
-from runner.errors import ConfigError, DamagedFile, describe_error, first_line
-from runner.files import as_number, read_json
-from runner.overrides import without_resume
+from runner.platform.console import console, format_value
+from runner.platform.errors import ConfigError, DamagedFile, describe_error, first_line
+from runner.platform.files import as_number, read_json
+from runner.platform.signals import tell_interrupted
+from runner.platform.stopping import Stopped
+from runner.records.overrides import without_resume
+from runner.records.summary import write_summary
 from runner.search import OPTUNA_SWEEPER
-from runner.stopping import Stopped
-from runner.summary import write_summary
+from runner.sweeps.settings import check_sweep_settings
 
 if TYPE_CHECKING:
     from runner.search.trial import TrialLink
@@ -123,7 +125,7 @@ def run_sweep_job(cfg: DictConfig, run_dir: Path, job: SweepJob) -> float | None
         record_skipped(run_dir, reason)
         print(f"job {job.number} ({job.label}) {reason}", file=sys.stderr)
     else:
-        value = run_recording_failure(cfg, run_dir, job)
+        value = run_recording_failure(cfg, run_dir, job, trial)
         if value is not None:  # a failure has said so in its own line
             show_end(job, read_json(run_dir / "summary.json"))
     if trial is not None:
@@ -147,18 +149,20 @@ def show_end(job: SweepJob, summary: dict[str, Any]) -> None:
     console.print(line.rstrip(": "), markup=False, highlight=False)
 
 
-def run_recording_failure(cfg: DictConfig, run_dir: Path, job: SweepJob) -> float | None:
+def run_recording_failure(
+    cfg: DictConfig, run_dir: Path, job: SweepJob, trial: "TrialLink | None"
+) -> float | None:
     from runner.run import run
 
     try:
-        return run(cfg, run_dir)
+        check_sweep_settings(cfg)
+        return run(cfg, run_dir, trial)
     except Stopped:  # on a cluster's signal, to be requeued: the launcher says so
         raise
     except KeyboardInterrupt:
-        print(
-            f"\ninterrupted; continue the sweep with the same command and: "
-            f"resume=true hydra.sweep.dir={job.sweep_dir}",
-            file=sys.stderr,
+        tell_interrupted(
+            "\ninterrupted; continue the sweep with the same command and: "
+            f"resume=true hydra.sweep.dir={job.sweep_dir}"
         )
         raise
     except DamagedFile as error:  # recorded nowhere: its summary may be the damaged file
@@ -171,14 +175,10 @@ def run_recording_failure(cfg: DictConfig, run_dir: Path, job: SweepJob) -> floa
 
 
 def optuna_trial_of(cfg: DictConfig, job: SweepJob) -> "TrialLink | None":
-    """The Optuna trial the job is, put in its config (``sweep.trial``) for every process of
-    the run to find; None under any other sweeper."""
+    """The Optuna trial the job is; None under any other sweeper."""
     sweeper = OmegaConf.to_container(HydraConfig.get().sweeper, resolve=True)
     if sweeper.get("_target_") != OPTUNA_SWEEPER:
         return None
     from runner.search.trial import link_of_job
 
-    trial = link_of_job(sweeper, OmegaConf.to_container(cfg.objective, resolve=True), job.number)
-    with open_dict(cfg):
-        cfg.sweep.trial = trial.as_config()
-    return trial
+    return link_of_job(sweeper, OmegaConf.to_container(cfg.objective, resolve=True), job.number)

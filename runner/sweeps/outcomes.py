@@ -10,8 +10,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from runner.files import as_number, read_json
-from runner.overrides import without_resume
+from runner.platform.files import as_number, read_json
+from runner.records.overrides import without_resume
 from runner.sweeps.labels import shared_overrides
 
 TABLE_METRICS = 4  # key metrics shown beside the objective; the files hold them all

@@ -13,15 +13,18 @@ import io
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from runner.console import console
-from runner.files import write_json_atomically, write_text_atomically
+from runner.platform.console import console
+from runner.platform.errors import unwritable_place
+from runner.platform.files import write_json_atomically, write_text_atomically
 from runner.sweeps.cross_table import CrossTable
+from runner.sweeps.figures import FigureSpec, draw_sweep_figures, figure_specs
 from runner.sweeps.labels import shared_overrides, varies_seed
 from runner.sweeps.outcomes import (
     JobOutcome,
@@ -34,6 +37,7 @@ from runner.sweeps.outcomes import (
 )
 from runner.sweeps.seeds import Estimate, Setting, best_by_mean, pool_seeds
 from runner.sweeps.table import Column, FittedTable, fitted, override_columns, show
+from runner.sweeps.wandb_report import log_sweep_report
 
 SWEEP_FAILED_EXIT_CODE = 1
 # How a job may end without failing the sweep: an Optuna search stopped it early on purpose
@@ -145,6 +149,18 @@ def write_sweep_summary(
     ``seeds``, and each CSV row also carries its setting's mean, standard deviation and 95%
     interval of the objective and of the pooled metrics.
     """
+    write_json_atomically(summary_record(jobs, sweep_dir, cross_table, settings),
+                          sweep_dir / "sweep_summary.json")  # fmt: skip
+    write_text_atomically(summary_csv(jobs, settings), sweep_dir / "sweep_summary.csv")
+
+
+def summary_record(
+    jobs: Sequence[JobOutcome],
+    sweep_dir: Path,
+    cross_table: CrossTable | None,
+    settings: Sequence[Setting],
+) -> dict[str, Any]:
+    """What ``sweep_summary.json`` holds."""
     summary: dict[str, Any] = {
         "sweep_dir": str(sweep_dir),
         "counts": dict(Counter(job.status for job in jobs)),
@@ -158,27 +174,24 @@ def write_sweep_summary(
             "best": records[0] if settings[0].objective else None,
             "settings": records,
         }
-    write_json_atomically(summary, sweep_dir / "sweep_summary.json")
+    return summary
+
+
+CSV_COLUMNS = ["job", "overrides", "status", "objective", "mode", "value", "wall_time_s", "error"]
+POOLED_PARTS = ("mean", "std", "ci95_low", "ci95_high")
+
+
+def summary_csv(jobs: Sequence[JobOutcome], settings: Sequence[Setting]) -> str:
+    """What ``sweep_summary.csv`` holds: a row per job, every metric a column, and with
+    seeds pooled, each setting's statistics beside its jobs."""
     names = metric_names(jobs)
     pooled = ["objective", *sorted({name for s in settings for name in s.metrics})]
     setting_of = {number: s for s in settings for number in s.jobs}
     text = io.StringIO()
     writer = csv.writer(text)
-    header = [
-        "job",
-        "overrides",
-        "status",
-        "objective",
-        "mode",
-        "value",
-        "wall_time_s",
-        "error",
-        *names,
-    ]
+    header = [*CSV_COLUMNS, *names]
     if settings:
-        header += [
-            f"{name} {part}" for name in pooled for part in ("mean", "std", "ci95_low", "ci95_high")
-        ]
+        header += [f"{name} {part}" for name in pooled for part in POOLED_PARTS]
     writer.writerow(header)
     for job in jobs:
         row = [job.number, " ".join(job.overrides), job.status, job.objective, job.mode,
@@ -186,7 +199,7 @@ def write_sweep_summary(
         if settings:
             row += pooled_cells(setting_of.get(job.number), pooled)
         writer.writerow(row)
-    write_text_atomically(text.getvalue(), sweep_dir / "sweep_summary.csv")
+    return text.getvalue()
 
 
 def pooled_cells(setting: Setting | None, names: Sequence[str]) -> list[float | None]:
@@ -202,70 +215,120 @@ def pooled_cells(setting: Setting | None, names: Sequence[str]) -> list[float | 
     return cells
 
 
+@dataclass(frozen=True)
+class ReportPlan:
+    """What a sweep's config asks its report for beyond the jobs' table: a paper's table
+    (``sweep.table``) and figures (``sweep.figures``), and the settings they sort jobs by."""
+
+    cross_table: CrossTable | None
+    specs: dict[str, FigureSpec]
+
+    @classmethod
+    def of(cls, config: DictConfig) -> "ReportPlan":
+        table = OmegaConf.select(config, "sweep.table")
+        entries = OmegaConf.select(config, "sweep.figures")
+        return cls(
+            CrossTable(**OmegaConf.to_container(table)) if table else None,
+            figure_specs(OmegaConf.to_container(entries, resolve=True) if entries else None),
+        )
+
+    @property
+    def setting_keys(self) -> list[str]:
+        keys = [key for spec in self.specs.values() for key in getattr(spec, "settings", [])]
+        if self.cross_table is not None:
+            keys += self.cross_table.settings
+        return list(dict.fromkeys(keys))
+
+
 class SweepReport(Callback):
     """Registered in ``conf/config.yaml`` under ``hydra.callbacks``."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir)
-        if OmegaConf.select(config, "hydra.launcher.wait", default=True) is False:
-            from runner.slurm.sweep import collect_command
+        try:
+            report(config)
+        except OSError as error:
+            place = unwritable_place(error)
+            if place is None:
+                raise
+            print(f"error: {place}; the sweep's report goes to hydra.sweep.dir", file=sys.stderr)
+            raise SystemExit(SWEEP_FAILED_EXIT_CODE) from None
 
-            console.print(
-                "the jobs are queued and run without this command; collect their results and "
-                f"the sweep report with:\n  {collect_command(config)}",
-                soft_wrap=True,
-            )
-            return
-        from runner.sweeps.figures import draw_sweep_figures, figure_specs
 
-        table_config = OmegaConf.select(config, "sweep.table")
-        cross_table = CrossTable(**OmegaConf.to_container(table_config)) if table_config else None
-        figure_entries = OmegaConf.select(config, "sweep.figures")
-        specs = figure_specs(
-            OmegaConf.to_container(figure_entries, resolve=True) if figure_entries else None
-        )
-        setting_keys = [key for spec in specs.values() for key in getattr(spec, "settings", [])]
-        if cross_table:
-            setting_keys += cross_table.settings
-        jobs = best_first(read_outcomes(sweep_dir, list(dict.fromkeys(setting_keys))))
-        if not jobs:
-            return
-        metric, mode = main_objective(jobs)
-        pooled_metrics = key_metrics(jobs)
-        settings = (
-            best_by_mean(pool_seeds(jobs, pooled_metrics), mode)
-            if varies_seed([job.overrides for job in jobs])
-            else []
-        )
-        write_sweep_summary(jobs, sweep_dir, cross_table, settings)
-        show_fitted(jobs_table(jobs, console.width))
-        if settings:
-            show_fitted(seeds_table(settings, pooled_metrics, metric or "objective", console.width))
-        if cross_table is not None:
-            console.print(cross_table.rich_table(jobs))
-        figures = draw_sweep_figures(jobs, sweep_dir, specs, cross_table)
-        console.print(
-            f"sweep summary: {sweep_dir / 'sweep_summary.csv'} (and .json)", soft_wrap=True
-        )
-        if figures:
-            console.print(
-                f"sweep figures: {sweep_dir / 'figures'} ({len(figures)})", soft_wrap=True
-            )
-        from runner.sweeps.wandb_report import log_sweep_report
+def report(config: DictConfig) -> None:
+    """The report of the sweep of ``config``: tables, summary files, figures, W&B run; exit
+    status 1 when a job did not complete."""
+    sweep_dir = Path(config.hydra.sweep.dir)
+    if OmegaConf.select(config, "hydra.launcher.wait", default=True) is False:
+        say_how_to_collect(config)
+        return
+    plan = ReportPlan.of(config)
+    jobs = best_first(read_outcomes(sweep_dir, plan.setting_keys))
+    if not jobs:
+        return
+    settings = seed_settings(jobs)
+    write_sweep_summary(jobs, sweep_dir, plan.cross_table, settings)
+    show_tables(jobs, settings, plan.cross_table)
+    figures = draw_sweep_figures(jobs, sweep_dir, plan.specs, plan.cross_table)
+    say_where(sweep_dir, figures)
+    log_sweep_report(config, sweep_dir, figures, jobs)
+    exit_if_jobs_failed(jobs)
 
-        log_sweep_report(config, sweep_dir, figures, jobs)
-        not_completed = [job for job in jobs if job.status not in ENDED_WELL]
-        if not_completed:
-            listed = "; ".join(
-                f"job {j.number} {j.status}: {j.error or 'no summary'}" for j in not_completed
-            )
-            print(
-                f"error: {len(not_completed)} of {len(jobs)} jobs did not complete ({listed})",
-                file=sys.stderr,
-            )
-            # Callbacks' exceptions become warnings in Hydra; SystemExit is how a callback
-            # makes the sweep's exit status say that jobs failed.
-            raise SystemExit(SWEEP_FAILED_EXIT_CODE)
+
+def say_how_to_collect(config: DictConfig) -> None:
+    """The jobs were queued on SLURM without waiting: the command that collects them."""
+    from runner.slurm.sweep import collect_command
+
+    console.print(
+        "the jobs are queued and run without this command; collect their results and "
+        f"the sweep report with:\n  {collect_command(config)}",
+        soft_wrap=True,
+    )
+
+
+def seed_settings(jobs: Sequence[JobOutcome]) -> list[Setting]:
+    """The jobs pooled by setting over their seeds, best mean first; none when the sweep
+    does not vary the seed."""
+    if not varies_seed([job.overrides for job in jobs]):
+        return []
+    _, mode = main_objective(jobs)
+    return best_by_mean(pool_seeds(jobs, key_metrics(jobs)), mode)
+
+
+def show_tables(
+    jobs: Sequence[JobOutcome], settings: Sequence[Setting], cross_table: CrossTable | None
+) -> None:
+    show_fitted(jobs_table(jobs, console.width))
+    if settings:
+        metric, _ = main_objective(jobs)
+        pooled = key_metrics(jobs)
+        show_fitted(seeds_table(settings, pooled, metric or "objective", console.width))
+    if cross_table is not None:
+        console.print(cross_table.rich_table(jobs))
+
+
+def say_where(sweep_dir: Path, figures: dict[str, Path]) -> None:
+    console.print(f"sweep summary: {sweep_dir / 'sweep_summary.csv'} (and .json)", soft_wrap=True)
+    if figures:
+        console.print(f"sweep figures: {sweep_dir / 'figures'} ({len(figures)})", soft_wrap=True)
+
+
+def exit_if_jobs_failed(jobs: Sequence[JobOutcome]) -> None:
+    """One line listing the jobs that did not complete, and the sweep's exit status 1.
+
+    Callbacks' exceptions become warnings in Hydra; SystemExit is how a callback makes the
+    sweep's exit status say that jobs failed.
+    """
+    not_completed = [job for job in jobs if job.status not in ENDED_WELL]
+    if not not_completed:
+        return
+    listed = "; ".join(
+        f"job {j.number} {j.status}: {j.error or 'no summary'}" for j in not_completed
+    )
+    print(
+        f"error: {len(not_completed)} of {len(jobs)} jobs did not complete ({listed})",
+        file=sys.stderr,
+    )
+    raise SystemExit(SWEEP_FAILED_EXIT_CODE)
 
 
 def show_fitted(fitted_table: FittedTable) -> None:

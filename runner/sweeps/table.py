@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from runner.console import format_value
+from runner.platform.console import format_value
 from runner.sweeps.labels import override_key
 
 LEGEND_WORTHY = 8  # an override column of values this wide or wider may move to the legend

@@ -5,16 +5,10 @@ sweep on a 2-core machine would then run four threads on two cores and each go s
 alone; one thread each keeps both cores busy without the contention.
 """
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
-
-def available_cores() -> int:
-    """The cores this process may run on (a SLURM allocation or ``taskset`` narrows them)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+from runner.platform.environment import available_cores
 
 
 def parallel_jobs(launcher: Mapping[str, Any], cores: int) -> int:

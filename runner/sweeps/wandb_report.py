@@ -10,7 +10,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from runner.console import console
+from runner.platform.console import console
 from runner.sweeps.outcomes import JobOutcome
 
 REPORT_NAME = "sweep report"
@@ -22,13 +22,13 @@ def log_sweep_report(
     """Log ``figures`` and a table of ``jobs`` to a W&B run named "sweep report", unless the
     sweep's ``logger.mode`` is disabled. Offline, it waits in ``<sweep dir>/wandb`` for
     ``wandb sync``, like the jobs' runs."""
-    from runner.wandb_run import choose_mode, start_wandb
+    from runner.records.settings import LoggerSettings
+    from runner.records.wandb_run import choose_mode, start_wandb
 
-    settings: dict[str, Any] = OmegaConf.to_container(config.logger, resolve=True)  # type: ignore[assignment]
-    if choose_mode(settings["mode"]) == "disabled":
+    logger = LoggerSettings.of(OmegaConf.to_container(config.logger, resolve=True))
+    if choose_mode(logger.mode) == "disabled":
         return
-    settings["group"] = settings["group"] or str(sweep_dir)
-    settings["name"] = REPORT_NAME
+    settings = logger.for_sweep(str(sweep_dir), REPORT_NAME)
     about = {"sweep_dir": str(sweep_dir), "jobs": len(jobs)}
     report = start_wandb(settings, about, sweep_dir, run_id=None)
     if report is None:

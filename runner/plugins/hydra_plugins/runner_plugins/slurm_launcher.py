@@ -13,6 +13,8 @@ On top of the plugin it extends (``hydra_submitit_launcher``), each job
 This module is imported whenever Hydra starts (plugin discovery): it imports nothing heavy.
 """
 
+import contextlib
+import io
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,8 @@ from hydra_plugins.hydra_submitit_launcher.submitit_launcher import (
     SlurmLauncher as SubmititSlurmLauncher,
 )
 from omegaconf import OmegaConf
+
+from runner.platform.errors import DamagedFile
 
 
 @dataclass
@@ -125,7 +129,21 @@ class SlurmLauncher(SubmititSlurmLauncher):
             (job.overrides, "hydra.sweep.dir", job.number, f"job_id_for_{job.number}", Singleton.get_state())
             for job in jobs
         ]  # fmt: skip
-        slurm_jobs = self._executor().map_array(self, *zip(*arguments, strict=True))
+        executor = self._executor()
+        folder = Path(str(self.params["submitit_folder"]))
+        while "%" in folder.name:  # a job's own folder (%j): its pickles go to the one above
+            folder = folder.parent
+        before = set(folder.glob("*")) | set(folder.glob(".*"))
+        try:
+            with contextlib.redirect_stderr(io.StringIO()):  # submitit prints sbatch's refusal
+                slurm_jobs = executor.map_array(self, *zip(*arguments, strict=True))
+        except Exception as error:  # submitit's FailedJobError: sbatch refused the jobs
+            if type(error).__name__ != "FailedJobError":
+                raise
+            for left in (set(folder.glob("*")) | set(folder.glob(".*"))) - before:
+                left.unlink(missing_ok=True)  # what was written for jobs never queued
+            print(f"error: {sweep.sbatch_refusal(str(error), self.params)}", file=sys.stderr)
+            raise SystemExit(2) from None
         sweep.record_submitted(
             sweep_dir, {j.number: s.job_id for j, s in zip(jobs, slurm_jobs, strict=True)}
         )
@@ -142,11 +160,12 @@ class SlurmLauncher(SubmititSlurmLauncher):
         from runner.slurm import sweep
 
         try:
-            return slurm_job.result()
-        except Exception as error:  # submitit's FailedJobError or UncompletedJobError
+            return sweep.slurm_result(slurm_job)
+        except Exception as error:  # submitit's FailedJobError or UncompletedJobError, DamagedFile
             status = sweep.record_slurm_ending(job, slurm_job.job_id, error)
+            ending = error if isinstance(error, DamagedFile) else "ended without a result"
             print(f"error: job {job.number} ({job.label}) {status}: SLURM job {slurm_job.job_id} "
-                  "ended without a result", file=sys.stderr)  # fmt: skip
+                  f"{ending}", file=sys.stderr)  # fmt: skip
             return self._job_return(job, None)
 
     @staticmethod

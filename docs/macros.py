@@ -1,0 +1,46 @@
+"""Numbers on the documentation's pages, read from the results files in ``docs/results/``.
+
+A page that quotes a measurement says ``render_macros: true`` in its front matter and writes
+``{{ result("main_job", "test_acc", ".2%") }}``; ``{{ measured_by("main_job") }}`` adds the
+command that produced the file and the machine it ran on. The files are written by scripts
+(``make results``, the benchmarks), never by hand; a missing file or key stops the build.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def define_env(env: Any) -> None:
+    results = Path(env.project_dir) / "docs" / "results"
+
+    def load(name: str) -> dict[str, Any]:
+        path = results / f"{name}.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"no results file {path}: run make results")
+        return json.loads(path.read_text())
+
+    def lookup(data: dict[str, Any], dotted: str) -> Any:
+        value: Any = data
+        for part in dotted.split("."):
+            if not isinstance(value, dict) or part not in value:
+                raise KeyError(f"results: no key {dotted!r}")
+            value = value[part]
+        return value
+
+    @env.macro
+    def result(name: str, key: str, fmt: str | None = None) -> str:
+        """One value of ``docs/results/<name>.json`` (``key`` may be dotted), formatted."""
+        value = lookup(load(name), key)
+        return format(value, fmt) if fmt else str(value)
+
+    @env.macro
+    def measured_by(name: str) -> str:
+        """Where the numbers of ``<name>.json`` come from: command, machine, versions, date."""
+        data = load(name)
+        machine = data["machine"]
+        return (
+            f"Measured with `{data['command']}` on {machine['cpu']} ({machine['cores']} cores"
+            f"{', ' + machine['gpu'] if machine.get('gpu') else ''}), torch {data['versions']['torch']}, "
+            f"commit `{data['commit'][:7]}`, {data['date']}."
+        )

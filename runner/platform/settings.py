@@ -1,0 +1,32 @@
+"""The ``device`` settings: where a run computes and in how many processes; checked where
+they are declared, without torch (the command line checks them before torch loads)."""
+
+from dataclasses import dataclass
+
+from runner.platform.checks import check_bool, check_choice, check_int
+from runner.platform.errors import ConfigError
+
+DEVICE_TYPES = ("auto", "cpu", "cuda")
+HIGHEST_PORT = 65535
+
+
+@dataclass(frozen=True)
+class DeviceSettings:
+    """The ``device`` section of the config (``conf/config.yaml`` says what each key does)."""
+
+    type: str = "auto"
+    deterministic: bool = True
+    threads: int | None = None
+    processes: int = 1
+    port: int | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("device.type", self.type, DEVICE_TYPES)
+        check_bool("device.deterministic", self.deterministic)
+        check_int("device.threads", self.threads, 1, allow_none=True)
+        check_int("device.processes", self.processes, 1)
+        check_int("device.port", self.port, 1, allow_none=True)
+        if self.port is not None and self.port > HIGHEST_PORT:
+            raise ConfigError(
+                f"device.port must be a port number up to {HIGHEST_PORT}, or null; got {self.port}"
+            )

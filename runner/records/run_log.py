@@ -1,0 +1,130 @@
+"""Everything a run records as it goes: metrics, figures, and their W&B mirror."""
+
+import time
+from pathlib import Path
+
+from torch import Tensor
+
+from experiments.base import Histogram, LinePlot
+from runner.records.images import save_png
+from runner.records.metrics import MetricsFile, read_metrics, read_series
+from runner.records.wandb_run import WandbRun
+
+CURVES = "curves"  # figures/curves.png: every metric against steps
+
+
+class RunLog:
+    """Writes each logged record to ``metrics.jsonl`` and W&B, and remembers the latest values.
+
+    Keys under ``perf/`` are wall-clock measurements: they go to the files like the rest but
+    are the only values that differ between two runs with the same seed.
+
+    Without a metrics file (``metrics=None``: the other processes of a run of several) it
+    writes nothing and only remembers, so that every process knows the objective.
+    """
+
+    def __init__(
+        self,
+        run_dir: Path,
+        metrics: MetricsFile | None,
+        wandb: WandbRun | None,
+        elapsed_before: float = 0.0,
+    ) -> None:
+        """``elapsed_before``: the wall time of the run's earlier sessions, when it is resumed."""
+        self._started = time.perf_counter() - elapsed_before
+        self.run_dir = run_dir
+        self.figures_dir = run_dir / "figures"
+        self.metrics = metrics
+        self.wandb = wandb
+        self.latest: dict[str, float] = {}
+        logged = run_dir / "metrics.jsonl"
+        for record in read_metrics(logged) if logged.exists() else []:  # before a resume
+            self.latest.update({k: v for k, v in record.items() if k not in ("step", "epoch")})
+
+    @property
+    def writes(self) -> bool:
+        return self.metrics is not None
+
+    def log(self, values: dict[str, float], step: int, epoch: int) -> None:
+        if self.metrics is not None:
+            self.metrics.write({"step": step, "epoch": epoch, **values})
+        if self.wandb is not None:
+            self.wandb.log({**values, "epoch": epoch}, step=step)
+        self.latest.update(values)
+
+    def log_histograms(self, histograms: dict[str, Histogram], step: int) -> None:
+        """Distributions, to W&B alone (``metrics.jsonl`` holds numbers)."""
+        if histograms and self.wandb is not None:
+            self.wandb.log_histograms(histograms, step=step)
+
+    def bytes_written(self) -> int:
+        """The length of ``metrics.jsonl`` (0 for a log that writes nothing)."""
+        return 0 if self.metrics is None else self.metrics.size()
+
+    def metrics_digest(self) -> str:
+        """The SHA-256 of ``metrics.jsonl`` so far ("" for a log that writes nothing)."""
+        return "" if self.metrics is None else self.metrics.digest()
+
+    def save_figures(self, figures: dict[str, Tensor], step: int) -> dict[str, Path]:
+        """Save each image grid as ``figures/<name>.png`` (the latest one) and send it to W&B."""
+        if not figures or not self.writes:
+            return {}
+        paths = {
+            name: save_png(grid, self.figures_dir / f"{name}.png") for name, grid in figures.items()
+        }
+        if self.wandb is not None:
+            self.wandb.log_images(paths, step=step)
+        return paths
+
+    def save_line_plots(self, plots: dict[str, LinePlot]) -> None:
+        """Save each of the experiment's line plots as ``figures/<name>.json``; they are drawn
+        when the run ends (:meth:`draw_figures`)."""
+        if plots and self.writes:
+            from runner.records.line_plots import save_line_plots
+
+            save_line_plots(plots, self.figures_dir)
+
+    def draw_figures(self, title: str, step: int) -> dict[str, Path]:
+        """Draw ``figures/curves.png`` from ``metrics.jsonl`` and the line plots as PNG files,
+        and send them to W&B. A figure that cannot be drawn is a warning, not a failure."""
+        if not self.writes:
+            return {}
+        from runner.figures.canvas import draw_safely
+        from runner.figures.curves import draw_run_curves
+        from runner.records.line_plots import draw_run_line_plots
+
+        paths: dict[str, Path] = {}
+
+        def curves() -> None:
+            series = read_series(self.metrics.path)
+            drawn = draw_run_curves(series, self.figures_dir / f"{CURVES}.png", title)
+            if drawn is not None:
+                paths[CURVES] = drawn
+
+        def line_plots() -> None:
+            paths.update({path.stem: path for path in draw_run_line_plots(self.figures_dir)})
+
+        draw_safely(f"{self.figures_dir / CURVES}.png", curves)
+        draw_safely(f"the line plots in {self.figures_dir}", line_plots)
+        if paths and self.wandb is not None:
+            self.wandb.log_images(paths, step=step)
+        return paths
+
+    def final_metrics(self) -> dict[str, float]:
+        """The last value of every metric, without the wall-clock ones."""
+        return {name: value for name, value in self.latest.items() if not name.startswith("perf/")}
+
+    def wall_time(self) -> float:
+        """Seconds the run has taken, over all of its sessions."""
+        return time.perf_counter() - self._started
+
+    def close(self, failed: bool) -> None:
+        """Close the metrics file and finish the W&B run (marked failed when the run raised)."""
+        if self.metrics is not None:
+            try:
+                self.metrics.close()
+            except OSError:
+                if not failed:
+                    raise  # a failed run's own error (a full disk, most likely) is reported
+        if self.wandb is not None:
+            self.wandb.finish(failed=failed)
