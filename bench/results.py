@@ -2,51 +2,26 @@
 
 Each file holds the command that produced it, the machine, the versions, the commit and the
 date beside the numbers; the pages read them through ``docs/macros.py``, so no measured
-number is typed by hand. Today: ``main_job.json``, the main job as a new user runs it
+number is typed by hand. ``main_job.json``: the main job as a new user runs it
 (``python -m runner``, W&B off), timed from the command's start to its exit on a warm data
-cache, with its test accuracy.
+cache, with its test accuracy. ``reproduce_short.json``: ``python -m runner.reproduce
+paper=all budget=short``, whose report the papers' pages show (about half an hour on 2 CPU
+cores).
 
-    .venv/bin/python bench/results.py [--out docs/results]
+    .venv/bin/python bench/results.py [--out docs/results] [--only main_job,reproduce]
 """
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+import record  # this script's folder is on sys.path
 
-
-def describe_machine() -> dict:
-    import torch
-
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")),
-        platform.processor() or platform.machine(),
-    ) if Path("/proc/cpuinfo").exists() else platform.processor()  # fmt: skip
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpu, "os": platform.system()}
-
-
-def versions() -> dict:
-    from importlib.metadata import version
-
-    return {name: version(name) for name in ("torch", "hydra-core", "wandb")} | {
-        "python": platform.python_version()
-    }
-
-
-def commit() -> str:
-    found = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True
-    )
-    return found.stdout.strip() or "unknown"
+REPO = record.REPO
 
 
 def keep_figure(run_dir: Path, out: Path) -> None:
@@ -76,27 +51,58 @@ def main_job(scratch: Path) -> dict:
     }
 
 
+def reproduction(scratch: Path, budget: str) -> dict:
+    """``python -m runner.reproduce paper=all budget=<budget>``: the papers' claims and the
+    experiments' tables the paper pages show."""
+    out = scratch / "reproduce"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "runner.reproduce",
+            "paper=all",
+            f"budget={budget}",
+            f"out={out}",
+            "logger=none",
+            f"data.root={scratch / 'data'}",
+        ],
+        cwd=REPO,
+    )  # fmt: skip  (exit status 1 when a claim does not hold: the report says which)
+    return json.loads((out / "report.json").read_text())
+
+
+def write_main_job(scratch: Path, out: Path) -> None:
+    measured = main_job(scratch)
+    keep_figure(scratch / "run", REPO / "docs" / "images" / "stn.png")
+    path = record.write(
+        "main_job", measured, command="make results", out=out,
+        measures="python -m runner logger=none, from the command's start to its exit, data cached",
+    )  # fmt: skip
+    print(f"{path}: {measured['wall_time_s']} s, test/acc {measured['test_acc']:.4f}")
+
+
+def write_reproduction(scratch: Path, out: Path, budget: str) -> None:
+    report = reproduction(scratch, budget)
+    path = record.write(
+        f"reproduce_{budget}", report, out=out,
+        command=f"python -m runner.reproduce paper=all budget={budget} logger=none",
+        measures="the papers' claims, each decided from the runs of this commit",
+    )  # fmt: skip
+    print(f"{path}: {sum(len(p['claims']) for p in report['papers'])} claims")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "results")
+    parser.add_argument("--out", type=Path, default=record.RESULTS)
+    parser.add_argument("--only", default="main_job,reproduce", help="main_job, reproduce")
+    parser.add_argument("--budget", default="short", help="the reproduction's budget")
     options = parser.parse_args()
+    wanted = options.only.split(",")
     with tempfile.TemporaryDirectory(prefix="runner-results-") as scratch:
-        measured = main_job(Path(scratch))
-        keep_figure(Path(scratch) / "run", REPO / "docs" / "images" / "stn.png")
-    record = {
-        "command": "make results",
-        "measures": "python -m runner logger=none, from the command's start to its exit, data cached",
-        "date": time.strftime("%Y-%m-%d"),
-        "commit": commit(),
-        "machine": describe_machine(),
-        "versions": versions(),
-        **measured,
-    }
-    options.out.mkdir(parents=True, exist_ok=True)
-    (options.out / "main_job.json").write_text(json.dumps(record, indent=2) + "\n")
-    print(
-        f"{options.out / 'main_job.json'}: {measured['wall_time_s']} s, test/acc {measured['test_acc']:.4f}"
-    )
+        if "main_job" in wanted:
+            write_main_job(Path(scratch), options.out)
+        if "reproduce" in wanted:
+            write_reproduction(Path(scratch), options.out, options.budget)
 
 
 if __name__ == "__main__":

@@ -138,7 +138,7 @@ def render(conf: Path) -> str:
         "sets, the comment where it is defined).",
         "",
     ]
-    files = sorted(conf.rglob("*.yaml"), key=lambda p: (p.parent != conf, p.as_posix()))
+    files = _files(conf)
     if not files:  # fail the build rather than publish an empty reference
         raise SystemExit(f"gen_config_reference: no YAML files under {conf}")
     for path in files:
@@ -191,7 +191,10 @@ def _load(path: Path) -> CommentedMap | None:
 
 
 def _files(conf: Path) -> list[Path]:
-    return sorted(conf.rglob("*.yaml"), key=lambda p: (p.parent != conf, p.as_posix()))
+    """The settings' files: conf/claims/ holds the papers' claims (the papers' pages show
+    them), not settings."""
+    found = [p for p in conf.rglob("*.yaml") if p.relative_to(conf).parts[0] != "claims"]
+    return sorted(found, key=lambda p: (p.parent != conf, p.as_posix()))
 
 
 def _dotted(path: Path, conf: Path, key: str) -> str:

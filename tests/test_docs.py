@@ -105,6 +105,8 @@ def as_a_user_trying_it(command: str, place: Path, data_root: Path) -> list[str]
             return None
     if words and words[0] == "outputs/<date>/<time>-sweep":
         return None  # runner.plot of a sweep: run below, on the sweep the README made
+    if command.startswith("python -m runner.reproduce"):
+        return [*words, f"out={place}", f"data.root={data_root}", "logger=none"]
     sweep = "-m" in words
     quick = ["debug=fast", f"data.root={data_root}", "logger=none"]
     if any(w.startswith("search=") for w in words):

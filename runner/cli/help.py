@@ -13,6 +13,8 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
 
+from runner.cli.hydra_setup import NOT_GROUPS
+
 
 def config_groups(conf_dir: Path, parent: str = "") -> list[str]:
     """``group: option, option`` for each config group under ``conf_dir`` (nested ones as
@@ -20,7 +22,7 @@ def config_groups(conf_dir: Path, parent: str = "") -> list[str]:
     lines = []
     for folder in sorted(p for p in (conf_dir / parent).iterdir() if p.is_dir()):
         group = f"{parent}/{folder.name}" if parent else folder.name
-        if group == "hydra":
+        if group in NOT_GROUPS:
             continue
         options = sorted(f.stem for f in folder.glob("*.yaml"))
         if options:

@@ -11,6 +11,9 @@ from runner.data.canvas import distorted_size
 RUNNER_DIR = Path(__file__).resolve().parent.parent
 CONF_DIR = (RUNNER_DIR / "conf").resolve()  # conf/, or its copy in a wheel
 PLUGINS_DIR = RUNNER_DIR / "plugins"
+NOT_GROUPS = ("hydra", "claims")
+"""Folders of conf/ that are no config group of the runner's: Hydra's own settings, and the
+papers' claims that ``python -m runner.reproduce`` reads."""
 
 
 def expose_plugins() -> None:

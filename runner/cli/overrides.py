@@ -16,6 +16,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
 from runner.cli import suggestions
+from runner.cli.hydra_setup import NOT_GROUPS
 
 MISSING = object()
 OWN_SECTIONS = ("trainer", "data", "device", "logger", "objective")
@@ -94,7 +95,7 @@ def peer_value(overrides: list[Override], asked: dict[str, list[str]]) -> str | 
 
 
 def groups_of(conf_dir: Path) -> list[str]:
-    return sorted(p.name for p in conf_dir.iterdir() if p.is_dir() and p.name != "hydra")
+    return sorted(p.name for p in conf_dir.iterdir() if p.is_dir() and p.name not in NOT_GROUPS)
 
 
 def section_chosen_as_group(

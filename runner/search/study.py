@@ -230,9 +230,28 @@ def load_or_create_study(
         for key, value in searched.items():
             study.set_user_attr(key, value)
         return study
+    if not described(study, searched):
+        for key, value in searched.items():  # a study begun outside the runner
+            study.set_user_attr(key, value)
     check_same_search(settings, study, searched)
     study.get_trials(deepcopy=False)
     return study
+
+
+DESCRIBING_S = 10.0
+"""How long a worker waits for another that has just created the study to write down its
+search space (``create_study`` and ``set_user_attr`` are separate writes)."""
+
+
+def described(study: optuna.Study, searched: dict[str, Any]) -> bool:
+    """Whether the study records what it searches, waiting for a worker that created it a
+    moment ago to finish writing it."""
+    deadline = time.monotonic() + DESCRIBING_S
+    while not all(key in study.user_attrs for key in searched):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)  # polling the storage, not waiting out a guess
+    return True
 
 
 def check_same_search(settings: StudySettings, study: optuna.Study, searched: dict) -> None:
