@@ -48,7 +48,7 @@ docs: install  ## the documentation site, into site/ (--strict: a broken link or
 docs-serve: install  ## the documentation site at http://127.0.0.1:8000, rebuilt on every change
 	$(DOCS_ENV) $(VENV)/bin/mkdocs serve -a 127.0.0.1:8000
 
-results: install  ## measure what the docs quote, into docs/results/*.json
+results: install  ## measure what the docs quote (the main job, the papers' claims at the short budget), into docs/results/*.json
 	$(PY) bench/results.py
 
 gpu-check: install  ## on a machine with CUDA: its tests and a short GPU benchmark (docs/results/gpu_check.json)

@@ -1,7 +1,7 @@
 """The runner of today against an earlier commit: training speed and the wait for the first step.
 
 Usage: python bench/bench_before_after.py [--baseline REV] [--models stn,vae,gan] [--steps N]
-                                          [--repeats N]
+                                          [--repeats N] [--out DIR]
 
 The earlier commit (default: the last one before the fused Adam and the torch-free command
 line) is checked out in a temporary git worktree, and both trees run the same command lines,
@@ -12,10 +12,15 @@ alternately, in fresh processes on the CPU:
 * the wait for the first step of the main job (``python -m runner``): seconds from the
   process's start to the end of its first optimizer step, taken by the same probe in both
   trees (torch's global optimizer-step hook), which ends the process there.
+
+The numbers go to ``docs/results/bench_before_after.json`` (``--out``): ``models.<model>``
+holds each tree's samples/s and their ratio, ``first_step`` each tree's seconds and how many
+times faster now is.
 """
 
 import argparse
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -25,6 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from anywhere
 
+import record  # noqa: E402 (this script's folder is on sys.path)
 from bench_training import QUICK_EVALUATION, SMALL_DATA  # noqa: E402 (the same short runs)
 
 from runner.records.metrics import read_metrics  # noqa: E402 (after the path is set)
@@ -81,6 +87,7 @@ def main() -> None:
     parser.add_argument("--models", default="stn,vae,gan")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=record.RESULTS, help="results folder")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as scratch_name:
@@ -108,6 +115,29 @@ def main() -> None:
                             str(baseline)], check=False)  # fmt: skip
 
     print_comparison(list(trees), speeds, waits, args.repeats)
+    record.write(
+        "bench_before_after",
+        {"baseline": args.baseline, "steps": args.steps, "repeats": args.repeats,
+         **medians(list(trees), speeds, waits)},
+        command=shlex.join(["python", "bench/bench_before_after.py", *sys.argv[1:]]),
+        measures="Training samples/s and the main job's seconds to its first step, in this "
+        "tree and in an earlier commit, alternating, in fresh processes on the CPU.",
+        out=args.out,
+    )  # fmt: skip
+
+
+def medians(
+    trees: list[str], speeds: dict[str, dict[str, list[float]]], waits: dict[str, list[float]]
+) -> dict:
+    """The results file's numbers: per model the samples/s of each tree and now / before, and
+    the seconds to the first step in each tree and before / now."""
+    before, now = trees
+    models = {}
+    for model, by_tree in speeds.items():
+        b, n = statistics.median(by_tree[before]), statistics.median(by_tree[now])
+        models[model] = {"before": b, "now": n, "ratio": n / b}
+    b, n = statistics.median(waits[before]), statistics.median(waits[now])
+    return {"models": models, "first_step": {"before_s": b, "now_s": n, "speedup": b / n}}
 
 
 def print_comparison(

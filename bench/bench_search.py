@@ -1,7 +1,7 @@
 """Time the same Optuna search (``search=mlp``, Adam paper §6.2's network) without pruning and
 with the median pruner, and compare what each found.
 
-Usage: python bench/bench_search.py [--trials N] [--epochs N] [--subset N]
+Usage: python bench/bench_search.py [--trials N] [--epochs N] [--subset N] [--out DIR]
 
 Both searches are the real command line (``python -m runner -m search=mlp ...``) in a fresh
 process, timed from start to exit, with the same seed: the TPE sampler proposes the same
@@ -9,9 +9,12 @@ first trials to both (its first ten are random), and the pruner stops those whos
 accuracy falls below the median of earlier trials at the same epoch. The dataset is
 generated once before timing. The table gives each search's time, its trials by state, the
 best validation accuracy found, and the ratio of the times (above 1: pruning saved time).
+The numbers go to ``docs/results/bench_search.json`` (``--out``): ``pruners.<none|median>``
+with ``seconds``, ``trials.<complete|pruned|fail>`` and ``best_val_acc``, and ``speedup``.
 """
 
 import argparse
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -19,6 +22,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import record  # noqa: E402
 from bench_sweep import run_sweep, warm_up  # noqa: E402
 
 
@@ -35,6 +39,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--subset", type=int, default=5000)
+    parser.add_argument("--out", type=Path, default=record.RESULTS, help="results folder")
     arguments = parser.parse_args()
     pruners = {
         "none": [],
@@ -64,6 +69,25 @@ def main() -> None:
         shown = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
         print(f"{name:<8} {seconds:>7.1f}s  {shown:<28} {best:>12.4f}")
     print(f"none / median: {rows['none'][0] / rows['median'][0]:.2f}x")
+    write_results(arguments, rows)
+
+
+def write_results(arguments: argparse.Namespace, rows: dict[str, tuple]) -> None:
+    """``bench_search.json``: each search's seconds, trials by state and best val/acc."""
+    pruners = {
+        name: {"seconds": seconds, "best_val_acc": best,
+               "trials": {"complete": 0, "pruned": 0, "fail": 0, **states}}
+        for name, (seconds, states, best) in rows.items()
+    }  # fmt: skip
+    settings = {k: getattr(arguments, k) for k in ("trials", "epochs", "subset")}
+    record.write(
+        "bench_search",
+        {**settings, "pruners": pruners, "speedup": rows["none"][0] / rows["median"][0]},
+        command=shlex.join(["python", "bench/bench_search.py", *sys.argv[1:]]),
+        measures="Seconds from start to exit of the same search=mlp study without a pruner "
+        "and with the median pruner, its trials by state and its best val/acc.",
+        out=arguments.out,
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Time a 4-job sweep on a local single-node SLURM cluster against the same sweep run by
 Hydra's basic launcher, and how long SLURM takes to start each job.
 
-Usage: python bench/bench_slurm.py [--repeats N]   (root; SLURM installed: make slurm-install)
+Usage: python bench/bench_slurm.py [--repeats N] [--out DIR]   (root; SLURM: make slurm-install)
 
 The script starts its own cluster (runner.slurm.cluster, on ports 26817-26820, so that one
 started by ``make slurm-up`` is left alone) and stops it at the end. Each sweep is the real
@@ -12,11 +12,15 @@ with torch's threads on both cores. From SLURM's accounting (``sacct``, whole se
 reports each job's wait from submission to start, and its overhead: the job's elapsed time
 less the run's own wall time (``summary.json``), that is starting Python, importing torch and
 the runner, submitit's unpickling and result file, and SLURM's job start and end.
+
+The numbers go to ``docs/results/bench_slurm.json`` (``--out``): ``basic_s``, ``slurm_s``,
+``ratio`` (slurm / basic), and ``wait_s`` and ``overhead_s`` (``median``, ``max``) per job.
 """
 
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -28,7 +32,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench_sweep import run_sweep  # noqa: E402  (this script's folder is on sys.path)
+import record  # noqa: E402  (this script's folder is on sys.path)
+from bench_sweep import run_sweep  # noqa: E402
 
 from runner.slurm.cluster import ClusterError, LocalCluster  # noqa: E402
 
@@ -77,6 +82,7 @@ def job_timings(sweep_dir: Path, environment: dict[str, str]) -> list[tuple[floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=record.RESULTS, help="results folder")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-slurm-"))
     cluster = LocalCluster(work / "cluster", port=PORT)
@@ -98,6 +104,28 @@ def main() -> None:
     finally:
         cluster.down()
     print_results(basic, slurm, waits, overheads, args.repeats)
+    write_results(args, basic, slurm, waits, overheads)
+
+
+def write_results(
+    args: argparse.Namespace,
+    basic: list[float],
+    slurm: list[float],
+    waits: list[float],
+    overheads: list[float],
+) -> None:
+    """``bench_slurm.json``: the medians of the sweeps' times, and the jobs' waits and overheads."""
+    basic_s, slurm_s = statistics.median(basic), statistics.median(slurm)
+    record.write(
+        "bench_slurm",
+        {"repeats": args.repeats, "sweep": SWEEP, "basic_s": basic_s, "slurm_s": slurm_s,
+         "ratio": slurm_s / basic_s, "jobs": len(waits),
+         "wait_s": {"median": statistics.median(waits), "max": max(waits)},
+         "overhead_s": {"median": statistics.median(overheads), "max": max(overheads)}},
+        command=shlex.join(["python", "bench/bench_slurm.py", *sys.argv[1:]]), out=args.out,
+        measures="Seconds from start to exit of a 4-job sweep under the basic launcher and on "
+        "a local SLURM cluster, and each SLURM job's wait and overhead from sacct.",
+    )  # fmt: skip
 
 
 def print_results(

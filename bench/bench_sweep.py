@@ -1,6 +1,7 @@
 """Time the same 4-job sweep under Hydra's basic launcher and under the joblib launcher.
 
 Usage: python bench/bench_sweep.py [--workloads gan_theory,logreg,stn] [--repeats N] [--wandb]
+                                   [--out DIR]
 
 Each sweep is the real command line (``python -m runner -m ...``) in a fresh process, timed
 from start to exit, so the comparison includes everything a user waits for: starting the
@@ -9,16 +10,27 @@ dataset is generated once before timing. The basic launcher runs the jobs one af
 with torch's threads on every core; joblib runs one job per core with one thread each
 (``device.threads`` follows ``hydra.launcher.n_jobs``). The table gives the median over
 repeats and the ratio basic / joblib (above 1: joblib is faster).
+
+The numbers go to ``docs/results/bench_sweep.json`` (``--out``): ``workloads.<name>`` holds
+each launcher's median seconds (``basic``, ``joblib``), their ``ratio``, and under ``jobs``
+per launcher what the jobs themselves recorded: the median wall time of a job (``job_s``),
+and the wait for the first step (``perf/startup_s``) of the jobs that started a process
+(``startup_first_s``: job 0 for basic, one per core for joblib) and of the others
+(``startup_later_s``).
 """
 
 import argparse
+import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import record  # this script's folder is on sys.path
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -70,31 +82,70 @@ def warm_up(overrides: list[str], data_root: Path, scratch: Path) -> None:
                    capture_output=True, check=True)  # fmt: skip
 
 
+def job_times(sweep_dirs: list[Path], workers: int) -> dict[str, float | None]:
+    """What the sweeps' jobs recorded: median wall time, and median wait for the first step
+    of the first ``workers`` jobs (each in a fresh process) and of the later ones."""
+    walls, first, later = [], [], []
+    for sweep_dir in sweep_dirs:
+        for job_dir in sorted(d for d in sweep_dir.iterdir() if d.name.isdigit()):
+            walls.append(json.loads((job_dir / "summary.json").read_text())["wall_time_s"])
+            lines = (job_dir / "metrics.jsonl").read_text().splitlines()
+            startup = next((r["perf/startup_s"] for r in map(json.loads, lines)
+                            if "perf/startup_s" in r), None)  # fmt: skip
+            if startup is not None:
+                (first if int(job_dir.name) < workers else later).append(startup)
+    median = statistics.median
+    return {"job_s": median(walls), "startup_first_s": median(first) if first else None,
+            "startup_later_s": median(later) if later else None}  # fmt: skip
+
+
+def time_workload(overrides: list[str], name: str, repeats: int, scratch: Path) -> dict:
+    """The workload's sweeps under each launcher, alternated, and what their jobs recorded."""
+    times: dict[str, list[float]] = {launcher: [] for launcher in LAUNCHERS}
+    for repeat in range(repeats):
+        for launcher, choice in LAUNCHERS.items():  # alternated, so drift hits both
+            sweep_dir = scratch / f"{name}-{launcher}-{repeat}"
+            times[launcher].append(run_sweep([*choice, *overrides], sweep_dir))
+    basic, joblib = (statistics.median(times[launcher]) for launcher in LAUNCHERS)
+    workers = {"basic": 1, "joblib": os.cpu_count() or 1}
+    jobs = {
+        launcher: job_times([scratch / f"{name}-{launcher}-{r}" for r in range(repeats)], count)
+        for launcher, count in workers.items()
+    }
+    return {"basic": basic, "joblib": joblib, "ratio": basic / joblib, "jobs": jobs}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--wandb", action="store_true", help="log each job to W&B (offline)")
+    parser.add_argument("--out", type=Path, default=record.RESULTS, help="results folder")
     arguments = parser.parse_args()
 
     logger = LOGGERS[arguments.wandb]
     print(f"{os.cpu_count()} cores; {' '.join(logger)}; median of {arguments.repeats} run(s)\n")
     print("| 4-job sweep | basic launcher | joblib launcher | basic / joblib |")
     print("|---|---|---|---|")
+    workloads = {}
     with tempfile.TemporaryDirectory() as scratch_name:
         scratch = Path(scratch_name)
         for name in arguments.workloads.split(","):
             overrides = [*WORKLOADS[name], *COMMON, *logger, f"data.root={scratch / 'data'}"]
             warm_up(overrides, scratch / "data", scratch / f"{name}-warm-up")
-            times: dict[str, list[float]] = {launcher: [] for launcher in LAUNCHERS}
-            for repeat in range(arguments.repeats):
-                for launcher, choice in LAUNCHERS.items():  # alternated, so drift hits both
-                    sweep_dir = scratch / f"{name}-{launcher}-{repeat}"
-                    times[launcher].append(run_sweep([*choice, *overrides], sweep_dir))
-            basic, joblib = (statistics.median(times[launcher]) for launcher in LAUNCHERS)
+            workloads[name] = found = time_workload(overrides, name, arguments.repeats, scratch)
+            basic, joblib = found["basic"], found["joblib"]
             print(
                 f"| {name} | {basic:.1f} s | {joblib:.1f} s | {basic / joblib:.2f}× |", flush=True
             )
+    record.write(
+        "bench_sweep",
+        {"repeats": arguments.repeats, "logger": logger, "cores": os.cpu_count(),
+         "workloads": workloads},
+        command=shlex.join(["python", "bench/bench_sweep.py", *sys.argv[1:]]), out=arguments.out,
+        measures="Seconds from start to exit of the same 4-job sweeps under Hydra's basic "
+        "launcher and under the joblib launcher, alternating, in fresh processes.",
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Training throughput with trainer.compile=true and trainer.precision=bf16 against the defaults.
 
 Usage: python bench/bench_training.py [--device cpu|cuda] [--models stn,vae,gan] [--steps N]
-                                      [--repeats N] [--precisions bf16[,16]]
+                                      [--repeats N] [--precisions bf16[,16]] [--out DIR]
 
 For each model, the same short run (generated digits, batch 64, no W&B) is trained through the
 runner's Python API in one process: the defaults (float32, eager), trainer.compile=true, and
@@ -12,10 +12,16 @@ its own (perf/compile_s) and leaves out of the throughput. The table gives the m
 each variant and its ratio to the defaults measured in the same process, and the compile
 time of the model's first compiled run (inductor's cache starts empty: a fresh cache
 directory) and of the later ones (which reuse what the process has compiled).
+
+The numbers go to ``docs/results/bench_training.json`` (``--out``): ``models.<model>`` holds
+``samples_per_s.<variant>`` (``defaults``, ``compile``, ``bf16``, ``fp16``),
+``ratio.<variant>`` (to the defaults), ``step_s`` (seconds per step of the defaults, at
+``batch_size``) and ``compile_s.first`` / ``compile_s.later``.
 """
 
 import argparse
 import os
+import shlex
 import statistics
 import sys
 import tempfile
@@ -23,16 +29,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
 
-from hydra import compose, initialize_config_dir
+import record  # noqa: E402 (this script's folder is on sys.path)
+from hydra import compose, initialize_config_dir  # noqa: E402
 
-from runner.records.metrics import read_metrics
-from runner.train import CONF_DIR, run
+from runner.records.metrics import read_metrics  # noqa: E402 (after the path is set)
+from runner.train import CONF_DIR, run  # noqa: E402
 
 SMALL_DATA = ["data.dataset.train_size=6000", "data.dataset.test_size=500", "data.val_size=500"]
 QUICK_EVALUATION = {
     "gan": ["model.parzen_samples=200", "model.parzen_val_images=100"],
     "vae": ["model.importance_samples=2"],
 }
+BATCH_SIZE = 64  # conf/config.yaml's data.batch_size, which these runs keep
 
 
 def training_records(
@@ -73,6 +81,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--precisions", default="bf16", help="bf16, and 16 on CUDA")
+    parser.add_argument("--out", type=Path, default=record.RESULTS, help="results folder")
     args = parser.parse_args()
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-inductor-")
     variants = {"defaults": [], "compile": ["trainer.compile=true"]}
@@ -81,23 +90,60 @@ def main() -> None:
     names = list(variants)
     header = "| model | " + " | ".join(names) + " | compile, first run | compile, later runs |"
     rows = [header, "|---" * (len(names) + 3) + "|"]
+    results = {}
     with tempfile.TemporaryDirectory() as data_root:
         for model in args.models.split(","):
-            speeds: dict[str, list[float]] = {name: [] for name in variants}
-            compile_times = []
-            for _ in range(args.repeats):
-                for name, variant in variants.items():
-                    speed, compile_s = measure(
-                        model, variant, args.device, args.steps, Path(data_root)
-                    )
-                    speeds[name].append(speed)
-                    if compile_s is not None:
-                        compile_times.append(compile_s)
+            speeds, compile_times = measure_variants(model, variants, args, Path(data_root))
             rows.append(table_row(model, speeds, compile_times))
             print(rows[-1], flush=True)
+            results[model] = measured(speeds, compile_times)
     print(f"\ntraining throughput on {args.device}, samples/s (median of {args.repeats} runs), "
           "ratio to the defaults")  # fmt: skip
     print("\n".join(rows))
+    record.write(
+        "bench_training",
+        {"device": args.device, "steps": args.steps, "repeats": args.repeats,
+         "batch_size": BATCH_SIZE, "models": results},
+        command=shlex.join(["python", "bench/bench_training.py", *sys.argv[1:]]), out=args.out,
+        measures="Training samples/s with trainer.compile=true and mixed precision against "
+        "the defaults, in one process, alternating, and the seconds spent compiling.",
+    )  # fmt: skip
+
+
+def measure_variants(
+    model: str, variants: dict[str, list[str]], args: argparse.Namespace, data_root: Path
+) -> tuple[dict[str, list[float]], list[float]]:
+    """Each variant's samples/s over --repeats alternating rounds, and the compile times."""
+    speeds: dict[str, list[float]] = {name: [] for name in variants}
+    compile_times = []
+    for _ in range(args.repeats):
+        for name, variant in variants.items():
+            speed, compile_s = measure(model, variant, args.device, args.steps, data_root)
+            speeds[name].append(speed)
+            if compile_s is not None:
+                compile_times.append(compile_s)
+    return speeds, compile_times
+
+
+def variant_key(name: str) -> str:
+    """The results file's key of a variant: ``precision=bf16`` is ``bf16``, ``=16`` ``fp16``."""
+    precision = name.removeprefix("precision=")
+    return f"fp{precision}" if precision.isdigit() else precision
+
+
+def measured(speeds: dict[str, list[float]], compile_times: list[float]) -> dict:
+    """One model's entry in the results file."""
+    medians = {variant_key(name): statistics.median(values) for name, values in speeds.items()}
+    base = medians["defaults"]
+    return {
+        "samples_per_s": medians,
+        "ratio": {name: m / base for name, m in medians.items() if name != "defaults"},
+        "step_s": BATCH_SIZE / base,
+        "compile_s": {
+            "first": compile_times[0] if compile_times else None,
+            "later": statistics.median(compile_times[1:]) if len(compile_times) > 1 else None,
+        },
+    }
 
 
 def table_row(model: str, speeds: dict[str, list[float]], compile_times: list[float]) -> str:

@@ -29,9 +29,12 @@ def define_env(env: Any) -> None:
         return value
 
     @env.macro
-    def result(name: str, key: str, fmt: str | None = None) -> str:
-        """One value of ``docs/results/<name>.json`` (``key`` may be dotted), formatted."""
+    def result(name: str, key: str, fmt: str | None = None, scale: float = 1) -> str:
+        """One value of ``docs/results/<name>.json`` (``key`` may be dotted), formatted;
+        ``scale`` multiplies a number first (``scale=1000`` shows seconds as milliseconds)."""
         value = lookup(load(name), key)
+        if scale != 1:
+            value = value * scale
         return format(value, fmt) if fmt else str(value)
 
     @env.macro
@@ -44,3 +47,17 @@ def define_env(env: Any) -> None:
             f"{', ' + machine['gpu'] if machine.get('gpu') else ''}), torch {data['versions']['torch']}, "
             f"commit `{data['commit'][:7]}`, {data['date']}."
         )
+
+    paper_macros().define(env, load)
+
+
+def paper_macros() -> Any:
+    """``docs/paper_macros.py``, loaded beside this file (MkDocs puts neither on the path)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "paper_macros", Path(__file__).with_name("paper_macros.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

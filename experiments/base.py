@@ -126,6 +126,12 @@ class Experiment(nn.Module):
         """Image grids (``[C, H, W]`` floats in [0, 1]) to save and log. None by default."""
         return {}
 
+    def see_training_images(self, images: Tensor) -> None:
+        """The training split's images (uint8 ``[N, C, H, W]``, on the training device), handed
+        over once before training, for an experiment that compares what it makes with what
+        it learnt from (the GAN's nearest training images). Ignored by default; an experiment
+        that keeps them keeps a reference, not a copy, and never a part of its state."""
+
     def line_plots(self) -> dict[str, LinePlot]:
         """Curves of the experiment's state to save and draw, by name. None by default.
 

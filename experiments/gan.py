@@ -227,6 +227,7 @@ class GAN(Experiment):
         # device; refreshed from the buffer whenever a state_dict is loaded.
         self._calls: int | None = None
         self.register_load_state_dict_post_hook(GAN._forget_calls)
+        self.training_images: Tensor | None = None  # see_training_images; never checkpointed
 
     def _forget_calls(self, incompatible_keys: object = None) -> None:
         self._calls = None
@@ -352,12 +353,59 @@ class GAN(Experiment):
         logits = [self.discriminator(chunk) for chunk in x.split(self.parzen_batch_size)]
         return torch.sigmoid(torch.cat(logits)).double().sum().item()
 
-    def figures(self, batch: Batch) -> dict[str, Tensor]:
-        """100 samples of the same fixed noise every time, 10 per row: progress at a glance."""
+    def see_training_images(self, images: Tensor) -> None:
+        self.training_images = images
 
+    def figures(self, batch: Batch) -> dict[str, Tensor]:
+        """``samples``: 100 samples of the same fixed noise every time, 10 per row, progress
+        at a glance. ``nearest`` (the paper's Figure 2): the first samples, each beside the
+        training image nearest to it, to show the net does not memorise. ``interpolations``
+        (Figure 3): rows of images along straight lines between fixed points of z."""
         with torch.no_grad():
             images = (self.generator(self.fixed_noise) + 1) / 2
-        return {"samples": image_grid(images.cpu(), per_row=10, padding=2, pad_value=0.5)}
+            grids = {"samples": image_grid(images.cpu(), per_row=10, padding=2, pad_value=0.5)}
+            if self.training_images is not None:
+                grids["nearest"] = self.nearest_figure(images[:NEAREST_SAMPLES])
+            grids["interpolations"] = self.interpolation_figure()
+        return grids
+
+    def nearest_figure(self, samples: Tensor) -> Tensor:
+        """Sample, nearest training image, sample, nearest, ...: five pairs to a row."""
+        nearest = nearest_images(samples, self.training_images)
+        pairs = torch.stack([samples, nearest], dim=1).flatten(0, 1)
+        return image_grid(pairs.cpu(), per_row=10, padding=2, pad_value=0.5)
+
+    def interpolation_figure(self) -> Tensor:
+        """Each row walks in ``INTERPOLATION_STEPS`` equal steps from one fixed noise vector
+        to the next (the ``fixed_noise`` of ``samples``), through G."""
+        ends = self.fixed_noise[: INTERPOLATION_ROWS + 1]
+        weights = torch.linspace(0, 1, INTERPOLATION_STEPS, device=ends.device).view(1, -1, 1)
+        walks = ends[:-1, None] * (1 - weights) + ends[1:, None] * weights
+        images = (self.generator(walks.flatten(0, 1)) + 1) / 2
+        return image_grid(images.cpu(), per_row=INTERPOLATION_STEPS, padding=2, pad_value=0.5)
+
+
+NEAREST_SAMPLES = 20  # pairs in the nearest-training-image figure
+NEAREST_BLOCK = 8192  # training images compared at once: bounds the distance matrix's memory
+INTERPOLATION_ROWS, INTERPOLATION_STEPS = 6, 10
+
+
+def nearest_images(samples: Tensor, training_images: Tensor) -> Tensor:
+    """For each sample (floats in [0, 1], ``[n, C, H, W]``), the training image (uint8) at
+    the smallest Euclidean distance in pixel space, as floats in [0, 1].
+
+    One ``torch.cdist`` per block of training images; the blocks' minima are combined, so
+    the whole training set is searched with at most ``n × NEAREST_BLOCK`` distances held."""
+    flat = samples.flatten(1).float()
+    best = torch.full((len(flat),), math.inf, device=flat.device)
+    best_index = torch.zeros(len(flat), dtype=torch.long, device=flat.device)
+    for start in range(0, len(training_images), NEAREST_BLOCK):
+        block = training_images[start : start + NEAREST_BLOCK].flatten(1).to(flat) / 255
+        distance, index = torch.cdist(flat, block).min(dim=1)
+        closer = distance < best
+        best = torch.where(closer, distance, best)
+        best_index = torch.where(closer, index + start, best_index)
+    return training_images[best_index].to(samples.dtype) / 255
 
 
 # --- Parzen-window log-likelihood (Table 1) ---

@@ -102,13 +102,15 @@ def run_experiment(name: str, overrides: Sequence[str], passed: Sequence[str], o
                *passed, *resume, f"hydra.sweep.dir={sweep_dir}"]  # fmt: skip
     print(f"reproduce: {name} {' '.join([*overrides, *passed])} → {sweep_dir}", flush=True)
     started = time.monotonic()
-    finished = subprocess.run(command)
+    finished = subprocess.run(command, stderr=subprocess.PIPE, text=True)
+    sys.stderr.write(finished.stderr)
     if finished.returncode == INTERRUPTED_EXIT_CODE:
         raise KeyboardInterrupt
-    if finished.returncode == CONFIG_ERROR_EXIT_CODE:
-        raise ConfigError(f"the sweep of {name} refused its settings (above)")
     run = {"sweep_dir": str(sweep_dir), "exit_status": finished.returncode,
            "wall_time_s": round(time.monotonic() - started, 1)}  # fmt: skip
+    if finished.returncode == CONFIG_ERROR_EXIT_CODE:  # no job ran: missing data, a bad value
+        lines = finished.stderr.strip().splitlines() or ["no reason given"]
+        return run | {"refused": lines[-1].removeprefix("error: ")}
     return run | sweep_table(sweep_dir)
 
 
@@ -129,7 +131,11 @@ def read_jobs(sweep_dir: Path, keys: Sequence[str]) -> list[Job]:
     ]
 
 
-def judge(spec: dict[str, Any], budget: str, jobs_of: dict[str, list[Job]]) -> list[dict]:
+def judge(
+    spec: dict[str, Any], budget: str, jobs_of: dict[str, list[Job]], refused: dict[str, str]
+) -> list[dict]:
+    """Each claim's record in the report: its verdict at ``budget`` from the jobs of its
+    experiment (``refused``: experiments whose sweep would not start, and why)."""
     judged = []
     for claim in spec["claims"]:
         checked_at = claim.get("budgets", list(BUDGETS))
@@ -139,6 +145,12 @@ def judge(spec: dict[str, Any], budget: str, jobs_of: dict[str, list[Job]]) -> l
         record["rule"] = claim["rule"]
         if jobs is None or budget not in checked_at:
             judged.append(record | {"verdict": NOT_RUN, "ours": "", "checks": [], "run_dirs": []})
+            continue
+        if claim["experiment"] in refused:
+            reason = f"the sweep could not start: {refused[claim['experiment']]}"
+            judged.append(
+                record | {"verdict": UNDECIDED, "ours": reason, "checks": [], "run_dirs": []}
+            )
             continue
         verdict = decide(jobs, claim["rule"])
         ours = "; ".join(f"{check.label}: {check.ours}" for check in verdict.checks)
@@ -173,8 +185,10 @@ def reproduce(chosen: dict[str, str], passed: Sequence[str]) -> dict[str, Any]:
             run = run_experiment(name, overrides, passed, out)
             jobs_of[name] = read_jobs(out / name, keys)
             report["experiments"][name] = run | {"counts": counts(jobs_of[name])}
+        refused = {name: run["refused"] for name, run in report["experiments"].items()
+                   if "refused" in run}  # fmt: skip
         report["papers"].append({"paper": paper, "title": spec["title"],
-                                 "claims": judge(spec, budget, jobs_of)})  # fmt: skip
+                                 "claims": judge(spec, budget, jobs_of, refused)})  # fmt: skip
     return report
 
 

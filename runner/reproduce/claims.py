@@ -149,9 +149,10 @@ def compare(jobs: Sequence[Job], rule: dict[str, Any]) -> list[Check]:
     metric, relation = rule["metric"], rule.get("relation", "greater")
     factor, steps = float(rule.get("factor", 1.0)), rule.get("steps")
     checks = []
-    for combo in combinations(select(jobs, rule.get("where")), rule.get("for_each", [])):
-        a = estimate(select(jobs, {**rule["a"], **combo}), metric, steps)
-        b = estimate(select(jobs, {**rule["b"], **combo}), metric, steps)
+    chosen = select(jobs, rule.get("where"))
+    for combo in combinations(chosen, rule.get("for_each", [])):
+        a = estimate(select(chosen, {**rule["a"], **combo}), metric, steps)
+        b = estimate(select(chosen, {**rule["b"], **combo}), metric, steps)
         if a is None and rule.get("missing_a_holds") and b is not None:
             checks.append(Check(describe(combo), f"diverged vs {show(b)}", True))
             continue
@@ -234,8 +235,9 @@ def near(jobs: Sequence[Job], rule: dict[str, Any]) -> list[Check]:
 def best(jobs: Sequence[Job], rule: dict[str, Any]) -> list[Check]:
     metric, by, mode = rule["metric"], rule["by"], rule.get("mode", "min")
     means = {}
-    for combo in combinations(select(jobs, rule.get("where")), [by]):
-        found = estimate(select(jobs, combo), metric)
+    chosen = select(jobs, rule.get("where"))
+    for combo in combinations(chosen, [by]):
+        found = estimate(select(chosen, combo), metric)
         if found is None:
             return [Check(describe(combo), "–", None)]
         means[str(combo[by])] = found

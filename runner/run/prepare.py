@@ -141,6 +141,7 @@ def build_training(
     cfg, trainer = settings.cfg, settings.trainer
     chosen = settings.choices
     experiment = build(cfg.model, "model", chosen.get("model")).to(place.device)
+    experiment.see_training_images(loaders.train.data.images)
     make_optimizer = build_optimizer_factory(cfg.optim, chosen.get("optim"))
     optimizers = experiment.configure_optimizers(make_optimizer)
     optimisation_steps = plan.total_steps(len(loaders.train)) // trainer.accumulate  # >= 1

@@ -318,6 +318,38 @@ def test_figures_show_the_same_noise_every_time() -> None:
     torch.testing.assert_close(gan.fixed_noise, GAN(**SMALL).fixed_noise)  # a seed of its own
 
 
+def test_the_nearest_training_image_is_found_across_blocks(monkeypatch) -> None:
+    """Each sample's nearest image, searched block by block: a sample that is a training
+    image (in the last, partial block) finds itself, another its closest neighbour."""
+    import experiments.gan as gan_module
+
+    monkeypatch.setattr(gan_module, "NEAREST_BLOCK", 7)
+    training = torch.randint(0, 256, (30, 1, 4, 4), generator=torch.Generator().manual_seed(0),
+                             dtype=torch.uint8)  # fmt: skip
+    samples = torch.stack([training[29].float() / 255, training[3].float() / 255 + 0.01])
+    nearest = gan_module.nearest_images(samples, training)
+    torch.testing.assert_close(nearest[0], training[29].float() / 255)
+    torch.testing.assert_close(nearest[1], training[3].float() / 255)
+    brute = torch.cdist(samples.flatten(1), training.flatten(1).float() / 255).argmin(dim=1)
+    assert brute.tolist() == [29, 3]
+
+
+def test_the_papers_figures_2_and_3() -> None:
+    """``nearest``: 20 samples, each beside its nearest training image (only once the runner
+    has handed the training images over); ``interpolations``: 6 rows of 10 steps."""
+    gan = GAN(**SMALL)
+    gan.eval()
+    assert "nearest" not in gan.figures(image_batch(4))
+    training = (image_batch(50, seed=1)[0] * 255).to(torch.uint8)
+    gan.see_training_images(training)
+    grids = gan.figures(image_batch(4))
+    assert grids["nearest"].shape == (3, 4 * 30 + 2, 10 * 30 + 2)  # 40 images, 10 per row
+    assert grids["interpolations"].shape == (3, 6 * 30 + 2, 10 * 30 + 2)
+    nearest_of_first = grids["nearest"][:, 2:30, 32:60]  # the second image: the first's match
+    assert any(torch.equal(nearest_of_first[0], image[0].float() / 255) for image in training)
+    assert "training_images" not in gan.state_dict()
+
+
 def test_a_resumed_gan_continues_exactly() -> None:
     torch.manual_seed(0)
     gan = GAN(k_disc_steps=2, parzen_samples=32, parzen_val_images=10, parzen_batch_size=8, **SMALL)

@@ -51,10 +51,12 @@ def test_a_gan_run_writes_its_samples_and_the_parzen_likelihood(cli, tmp_path):
         "train/g_loss",
     ):
         assert isinstance(summary["metrics"][key], float), key
-    assert (run_dir / "figures/samples.png").is_file()
+    for figure in ("samples", "nearest", "interpolations"):  # and the paper's Figures 2 and 3
+        assert (run_dir / f"figures/{figure}.png").is_file(), figure
     wandb_run = read_offline_run(run_dir)
     assert wandb_run.summary["objective"] == summary["objective"]["value"]
-    assert any(key.startswith("figures/samples") for row in wandb_run.history for key in row)
+    for figure in ("samples", "nearest", "interpolations"):
+        assert any(key.startswith(f"figures/{figure}") for row in wandb_run.history for key in row)
     assert any("test/parzen_ll" in row for row in wandb_run.history)
 
 

@@ -191,6 +191,47 @@ def test_training_raises_the_test_elbo(digits) -> None:
     assert evaluate(model, digits[1]) == after  # reproducible under the same seed
 
 
+def test_wake_trains_only_the_decoder_and_sleep_only_the_encoder() -> None:
+    """The wake phase's loss has no gradient in q (its z is a fixed draw of q), the sleep
+    phase's none in p (the dream is a fixed draw of p): each network learns from one phase."""
+    torch.manual_seed(0)
+    model = VAE(method="wake_sleep", **TINY)
+    x = torch.rand(16, 1, 28, 28)
+    recorded: dict[str, Tensor] = {}
+
+    def keep_gradients(loss: Tensor, optimizer: torch.optim.Optimizer) -> None:
+        loss.backward()
+        recorded.update({name: p.grad.clone() for name, p in model.named_parameters()})
+
+    model.use_step_service(keep_gradients)
+    metrics = model.training_step((x, torch.zeros(16, dtype=torch.long)), {"model": None})
+    assert set(recorded) == {name for name, _ in model.named_parameters()}
+    assert all(recorded[name].abs().sum() > 0 for name in recorded)
+    assert set(metrics) == {"loss", "elbo", "kl", "reconstruction"}
+    assert all(not value.requires_grad for value in metrics.values())
+
+    model.zero_grad()
+    with torch.no_grad():
+        mu, logvar = model.encoder(x)
+    z = reparameterize(mu, logvar)
+    (-bernoulli_log_likelihood(model.decoder(z), x).mean()).backward()  # the wake loss alone
+    assert all(p.grad is None for p in model.encoder.parameters())
+
+
+def test_wake_sleep_raises_the_bound_but_aevb_raises_it_more(digits) -> None:
+    """The paper's Figure 2 in small: both methods train the same networks from the same
+    start, and AEVB's test ELBO ends higher."""
+    results = {}
+    for method in ("aevb", "wake_sleep"):
+        torch.manual_seed(0)
+        model = VAE(method=method, **TINY)
+        before = evaluate(model, digits[1])["elbo"]
+        train(model, digits[0], steps=300)
+        results[method] = evaluate(model, digits[1])["elbo"]
+        assert results[method] > before + 100, (method, before, results[method])
+    assert results["aevb"] > results["wake_sleep"]
+
+
 @pytest.mark.parametrize(("val_k", "expected_val_k"), [(None, 7), (2, 2), (50, 7)])
 def test_validations_use_their_own_smaller_k(val_k: int | None, expected_val_k: int) -> None:
     """K = val_importance_samples (at most importance_samples) on "val", the full K on "test":
@@ -258,6 +299,7 @@ def test_fixed_noise_is_seeded_and_survives_a_state_dict_round_trip() -> None:
         ("importance_samples", 0),
         ("val_importance_samples", 0),
         ("importance_batch_size", True),
+        ("method", "sleep_wake"),
     ],
 )
 def test_bad_settings_are_named(name: str, value: object) -> None:

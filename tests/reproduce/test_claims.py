@@ -137,6 +137,10 @@ def test_best_names_the_winner_and_ranks_the_rest():
     assert verdict.verdict == HOLDS
     assert verdict.checks[0].ours == "adam 0.06 < adagrad 0.07 < sgd 0.26"
     assert decide(jobs, rule | {"value": "sgd"}).verdict == FAILS
+    other = [job(9, ["optim=sgd", "model=other"], {"loss": -1.0})]  # better, but not selected
+    where = rule | {"where": {"model": None}}
+    assert decide([*jobs, *other], where).verdict == HOLDS
+    assert decide([*jobs, *other], rule).verdict == FAILS
 
 
 def test_no_matching_job_is_undecided():
