@@ -160,9 +160,13 @@ class ArraysOnly(pickle.Unpickler):
     """Unpickles what a CIFAR-10 batch holds (dicts, lists, bytes, numpy arrays) and refuses
     anything else, so a file that is not one cannot run code when it is read."""
 
-    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-               ("numpy", "ndarray"), ("numpy", "dtype"),
-               ("_codecs", "encode")}  # fmt: skip  (bytes, as protocol 2 writes them)
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),  # bytes, as pickle protocol 2 writes them
+    }
 
     def find_class(self, module: str, name: str) -> type:
         if (module, name) not in self.ALLOWED:
