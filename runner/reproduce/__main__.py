@@ -126,7 +126,7 @@ def sweep_table(sweep_dir: Path) -> dict[str, Any]:
 
 def read_jobs(sweep_dir: Path, keys: Sequence[str]) -> list[Job]:
     return [
-        Job(o.number, tuple(o.overrides), o.status, o.metrics, o.run_dir, o.settings)
+        Job(o.number, tuple(o.overrides), o.status, o.metrics, o.run_dir, o.settings, o.error)
         for o in read_outcomes(sweep_dir, keys)
     ]
 
@@ -154,6 +154,8 @@ def judge(
             continue
         verdict = decide(jobs, claim["rule"])
         ours = "; ".join(f"{check.label}: {check.ours}" for check in verdict.checks)
+        if verdict.verdict == UNDECIDED:
+            ours = f"{ours}; {verdict.summary}" if ours else verdict.summary
         judged.append(record | {
             "verdict": verdict.verdict, "ours": ours or verdict.summary, "summary": verdict.summary,
             "checks": [check.__dict__ for check in verdict.checks], "run_dirs": list(verdict.run_dirs),

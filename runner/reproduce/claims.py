@@ -44,6 +44,7 @@ class Job:
     metrics: dict[str, float | None]
     run_dir: Path
     settings: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None  # why it failed, when it did
 
     def setting(self, key: str) -> Any:
         """The value of ``key`` this job ran with: from its overrides (``optim=adam`` names
@@ -266,7 +267,10 @@ def decide(jobs: Sequence[Job], rule: dict[str, Any]) -> Verdict:
     run_dirs = tuple(str(job.run_dir) for job in jobs)
     if not checks or any(check.holds is None for check in checks):
         missing = sum(check.holds is None for check in checks)
-        return Verdict(UNDECIDED, f"{missing or 'no'} comparisons lack a value", checks, run_dirs)
+        failed = next((job for job in jobs if job.error), None)
+        why = f" (job {failed.number} failed: {failed.error})" if failed else ""
+        return Verdict(UNDECIDED, f"{missing or 'no'} comparisons lack a value{why}", checks,
+                       run_dirs)  # fmt: skip
     held = sum(bool(check.holds) for check in checks)
     verdict = HOLDS if held == len(checks) else FAILS
     return Verdict(verdict, f"{held}/{len(checks)} hold", checks, run_dirs)

@@ -11,8 +11,8 @@ from runner.sweeps.seeds import Estimate
 
 
 def job(number: int, overrides: list[str], metrics: dict, status: str = "completed",
-        run_dir: Path = Path("."), **settings) -> Job:  # fmt: skip
-    return Job(number, tuple(overrides), status, metrics, run_dir, settings)
+        run_dir: Path = Path("."), error: str | None = None) -> Job:  # fmt: skip
+    return Job(number, tuple(overrides), status, metrics, run_dir, {}, error)
 
 
 def stn_jobs(errors: dict[tuple[str, str], float]) -> list[Job]:
@@ -141,6 +141,16 @@ def test_best_names_the_winner_and_ranks_the_rest():
     where = rule | {"where": {"model": None}}
     assert decide([*jobs, *other], where).verdict == HOLDS
     assert decide([*jobs, *other], rule).verdict == FAILS
+
+
+def test_an_undecided_claim_says_why_a_job_failed():
+    jobs = [job(0, ["optim=adam"], {}, status="failed", error="data: CIFAR-10 file x not found"),
+            job(1, ["optim=adagrad"], {"loss": 1.0})]  # fmt: skip
+    rule = {"kind": "compare", "metric": "loss", "relation": "less",
+            "a": {"optim": "adam"}, "b": {"optim": "adagrad"}}  # fmt: skip
+    verdict = decide(jobs, rule)
+    assert verdict.verdict == UNDECIDED
+    assert verdict.summary.endswith("(job 0 failed: data: CIFAR-10 file x not found)")
 
 
 def test_no_matching_job_is_undecided():
