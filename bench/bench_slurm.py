@@ -55,10 +55,17 @@ ON_SLURM = [
 
 
 def accounting(job_id: str, environment: dict[str, str]) -> dict[str, datetime]:
-    fields = subprocess.run(
-        ["sacct", "-X", "-n", "-P", "-o", "Submit,Start,End", "-j", job_id],
-        capture_output=True, text=True, env=environment, check=True,
-    ).stdout.split()[-1].split("|")  # fmt: skip
+    """The job's submit, start and end times from SLURM's accounting, read again until
+    slurmdbd has recorded all three (it writes them a moment after the job's result)."""
+    deadline = time.monotonic() + 30
+    while True:
+        fields = subprocess.run(
+            ["sacct", "-X", "-n", "-P", "-o", "Submit,Start,End", "-j", job_id],
+            capture_output=True, text=True, env=environment, check=True,
+        ).stdout.split()[-1].split("|")  # fmt: skip
+        if "Unknown" not in fields or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)  # polling the accounting database, not a guess at a delay
     return dict(zip(("submit", "start", "end"), map(datetime.fromisoformat, fields), strict=True))
 
 
@@ -68,11 +75,6 @@ def job_timings(sweep_dir: Path, environment: dict[str, str]) -> list[tuple[floa
     timings = []
     for number, job_id in ids.items():
         times = accounting(job_id, environment)
-        for _ in range(50):  # accounting records the end a moment after the result
-            if times["end"] >= times["start"]:
-                break
-            time.sleep(0.2)
-            times = accounting(job_id, environment)
         run_wall = json.loads((sweep_dir / number / "summary.json").read_text())["wall_time_s"]
         elapsed = (times["end"] - times["start"]).total_seconds()
         timings.append(((times["start"] - times["submit"]).total_seconds(), elapsed - run_wall))
