@@ -163,6 +163,17 @@ def judge(
     return judged
 
 
+def job_figures(jobs: Sequence[Job], names: Sequence[str]) -> list[str]:
+    """The figures ``names`` (``figures/<name>.png``) of the experiment's first completed job:
+    a run's own pictures that no claim decides but the report shows (the GAN's samples
+    beside their nearest training images)."""
+    done = next((job for job in jobs if job.status == "completed"), None)
+    if done is None:
+        return []
+    paths = (done.run_dir / "figures" / f"{name}.png" for name in names)
+    return [str(path) for path in paths if path.is_file()]
+
+
 def counts(jobs: Sequence[Job]) -> str:
     done = sum(job.status == "completed" for job in jobs)
     return f"{done}/{len(jobs)} completed"
@@ -186,7 +197,9 @@ def reproduce(chosen: dict[str, str], passed: Sequence[str]) -> dict[str, Any]:
             overrides = [str(word) for word in budgets[budget] or []]
             run = run_experiment(name, overrides, passed, out)
             jobs_of[name] = read_jobs(out / name, keys)
-            report["experiments"][name] = run | {"counts": counts(jobs_of[name])}
+            figures = job_figures(jobs_of[name], budgets.get("job_figures", []))
+            report["experiments"][name] = run | {"counts": counts(jobs_of[name]),
+                                                 "job_figures": figures}  # fmt: skip
         refused = {name: run["refused"] for name, run in report["experiments"].items()
                    if "refused" in run}  # fmt: skip
         report["papers"].append({"paper": paper, "title": spec["title"],

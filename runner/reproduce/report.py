@@ -49,16 +49,21 @@ def markdown(report: dict[str, Any]) -> str:
               "|---|---|---|---|"]  # fmt: skip
     for name, run in report["experiments"].items():
         lines.append(f"| {name} | {run['counts']} | {run['wall_time_s']} | `{run['sweep_dir']}` |")
+    shown = [path for run in report["experiments"].values() for path in run.get("job_figures", [])]
+    if shown:
+        lines += ["", "Runs' own figures (in report.html): " + ", ".join(f"`{p}`" for p in shown)]
     return "\n".join(lines) + "\n"
 
 
 def embedded_figures(sweep_dir: Path) -> str:
-    images = []
-    for png in sorted((sweep_dir / "figures").glob("*.png")):
-        data = base64.b64encode(png.read_bytes()).decode("ascii")
-        images.append(f'<figure><img src="data:image/png;base64,{data}" alt="{png.stem}">'
-                      f"<figcaption>{html.escape(png.name)}</figcaption></figure>")  # fmt: skip
-    return "\n".join(images)
+    """The sweep's figures, in the page itself."""
+    return "\n".join(embedded_figure(png) for png in sorted((sweep_dir / "figures").glob("*.png")))
+
+
+def embedded_figure(png: Path) -> str:
+    data = base64.b64encode(png.read_bytes()).decode("ascii")
+    return (f'<figure><img src="data:image/png;base64,{data}" alt="{png.stem}">'
+            f"<figcaption>{html.escape(png.name)}</figcaption></figure>")  # fmt: skip
 
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}
@@ -80,4 +85,5 @@ def page(report: dict[str, Any], out: Path) -> str:
         parts.append(f"<h2>{html.escape(name)}</h2><p>{html.escape(str(run['counts']))}, "
                      f"{run['wall_time_s']} s, <code>{html.escape(run['sweep_dir'])}</code></p>")  # fmt: skip
         parts.append(embedded_figures(out / name))
+        parts.extend(embedded_figure(Path(path)) for path in run.get("job_figures", []))
     return "\n".join(parts) + "\n"

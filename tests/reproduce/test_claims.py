@@ -155,3 +155,29 @@ def test_an_undecided_claim_says_why_a_job_failed():
 
 def test_no_matching_job_is_undecided():
     assert decide([], BETTER["compare"]).verdict == UNDECIDED
+
+
+def test_the_report_shows_a_runs_own_figures_in_its_page(tmp_path):
+    """``job_figures``: the first completed job's pictures, embedded in report.html and
+    named in report.md, beside the sweep's own figures."""
+    from runner.reproduce.__main__ import job_figures
+    from runner.reproduce.report import write_reports
+
+    for number in (0, 1):
+        (tmp_path / "gan" / str(number) / "figures").mkdir(parents=True)
+        (tmp_path / "gan" / str(number) / "figures" / "nearest.png").write_bytes(
+            b"\x89PNG" + bytes([number])
+        )
+    (tmp_path / "gan" / "figures").mkdir()
+    (tmp_path / "gan" / "figures" / "curves.png").write_bytes(b"\x89PNG sweep")
+    jobs = [job(0, [], {}, status="failed", run_dir=tmp_path / "gan" / "0"),
+            job(1, [], {}, run_dir=tmp_path / "gan" / "1")]  # fmt: skip
+    shown = job_figures(jobs, ["nearest", "interpolations"])
+    assert shown == [str(tmp_path / "gan" / "1" / "figures" / "nearest.png")]
+    report = {"budget": "smoke", "about": "test", "papers": [],
+              "experiments": {"gan": {"counts": "1/2 completed", "wall_time_s": 1.0,
+                                      "sweep_dir": str(tmp_path / "gan"), "job_figures": shown}}}  # fmt: skip
+    write_reports(report, tmp_path)
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 2 and "nearest.png" in page
+    assert "nearest.png" in (tmp_path / "report.md").read_text()
