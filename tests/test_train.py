@@ -19,12 +19,12 @@ def test_help_lists_every_config_group():
     result = run_cli("--help")
     assert result.returncode == 0
     for line in (
-        "data: digits, fashion_mnist, mnist",
+        "data: cifar10, digits, fashion_mnist, mnist",
         "device: auto, cpu, cuda",
         "logger: none, wandb",
-        "model: gan, gan_theory, logreg, mlp, stn, vae",
+        "model: cnn, gan, gan_theory, logreg, mlp, stn, vae",
         "optim: adagrad, adam, adam_gan, adamax, rmsprop, sgd, sgd_nesterov",
-        "experiment: adam_bias_correction, adam_logreg, adam_mlp, gan_generator_loss, gan_js_saturation, gan_theory, stn_table1, vae_active_units, vae_paper",
+        "experiment: adam_bias_correction, adam_cnn, adam_logreg, adam_mlp, adam_step_bound, gan_generator_loss, gan_js_saturation, gan_theory, stn_table1, vae_active_units, vae_figure2, vae_paper",
         "search: gan, logreg, mlp, stn, vae",
         "schedule: constant, cosine, inverse_sqrt, plateau, step, warmup_cosine",
         "debug: fast, overfit, profile",

@@ -152,8 +152,13 @@ def test_every_model_option_carries_its_objective(model):
     assert cfg.objective.mode in ("max", "min")
 
 
+IMAGES = {"channels", "image_size", "num_classes"}
+"""What a data option may set beside its dataset: its images' shape and classes."""
+
+
 def test_the_data_and_device_options_share_their_common_keys():
-    for group, own in (("data", {"dataset"}), ("device", {"type"})):
+    for group, own, optional in (("data", {"dataset"}, IMAGES), ("device", {"type"}, set())):
         for option in options(group):
-            assert set(OmegaConf.load(CONF_DIR / group / f"{option}.yaml")) == own, option
+            keys = set(OmegaConf.load(CONF_DIR / group / f"{option}.yaml"))
+            assert own <= keys <= own | optional, option
         assert compose_config(f"{group}={options(group)[0]}")[group].keys() > own
