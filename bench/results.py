@@ -6,9 +6,10 @@ number is typed by hand. ``main_job.json``: the main job as a new user runs it
 (``python -m runner``, W&B off), timed from the command's start to its exit on a warm data
 cache, with its test accuracy. ``reproduce_short.json``: ``python -m runner.reproduce
 paper=all budget=short``, whose report the papers' pages show (about half an hour on 2 CPU
-cores).
+cores). ``wandb_view.json``: the W&B view a sweep and an Optuna search write
+(``dashboard.json``), section by section, which the W&B page lists.
 
-    .venv/bin/python bench/results.py [--out docs/results] [--only main_job,reproduce]
+    .venv/bin/python bench/results.py [--out docs/results] [--only main_job,reproduce,wandb_view]
 """
 
 import argparse
@@ -91,10 +92,68 @@ def write_reproduction(scratch: Path, out: Path, budget: str) -> None:
     print(f"{path}: {sum(len(p['claims']) for p in report['papers'])} claims")
 
 
+VIEWED_SWEEPS = {
+    "sweep": ["model=logreg", "optim.lr=0.1,0.01", "seed=0,1"],
+    "search": ["search=logreg", "hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=1"],
+}
+
+
+def view_of(dashboard: dict) -> dict:
+    """A ``dashboard.json`` as the W&B page lists it: its sections' panels (kind, what they
+    plot) and how its runs are chosen and grouped."""
+    section = dashboard["spec"]["spec"]["section"]
+    (runs,) = section["runSets"]
+    sections = []
+    for part in section["panelBankConfig"]["sections"]:
+        panels = []
+        for panel in part["panels"]:
+            config = panel["config"]
+            plotted = (config.get("metrics") or config.get("mediaKeys")
+                       or [c["accessor"] for c in config.get("columns", [])]
+                       or [config.get("targetKey")])  # fmt: skip
+            panels.append({"kind": panel["viewType"], "plots": plotted})
+        sections.append({"name": part["name"], "panels": panels})
+    return {
+        "sections": sections,
+        "grouped_by": [g["name"] for g in runs["grouping"]],
+        "filters": [
+            f"{f['key']['name']} {f['op']} {f['value']}" for f in runs["filters"]["filters"]
+        ],
+        "swept": dashboard["swept"],
+    }
+
+
+def wandb_views(scratch: Path) -> dict:
+    """A small sweep and a small Optuna search with W&B offline; the views they wrote."""
+    views = {}
+    for name, overrides in VIEWED_SWEEPS.items():
+        sweep_dir = scratch / name
+        subprocess.run(
+            [sys.executable, "-m", "runner", "-m", *overrides, "trainer.max_steps=20",
+             "data.subset=1000", f"data.root={scratch / 'data'}", "logger.mode=offline",
+             f"hydra.sweep.dir={sweep_dir}"],
+            cwd=REPO, check=True, capture_output=True,
+        )  # fmt: skip
+        dashboard = json.loads((sweep_dir / "dashboard.json").read_text())
+        views[name] = {"command": "python -m runner -m " + " ".join(overrides)} | view_of(dashboard)
+    return views
+
+
+def write_wandb_views(scratch: Path, out: Path) -> None:
+    views = wandb_views(scratch)
+    path = record.write(
+        "wandb_view", views, out=out, command="python bench/results.py --only wandb_view",
+        measures="the W&B view (dashboard.json) a small sweep and a small Optuna search write",
+    )  # fmt: skip
+    counts = [f"{name}: {len(view['sections'])} sections" for name, view in views.items()]
+    print(f"{path}: {', '.join(counts)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=record.RESULTS)
-    parser.add_argument("--only", default="main_job,reproduce", help="main_job, reproduce")
+    parser.add_argument("--only", default="main_job,reproduce,wandb_view",
+                        help="main_job, reproduce, wandb_view")  # fmt: skip
     parser.add_argument("--budget", default="short", help="the reproduction's budget")
     options = parser.parse_args()
     wanted = options.only.split(",")
@@ -103,6 +162,8 @@ def main() -> None:
             write_main_job(Path(scratch), options.out)
         if "reproduce" in wanted:
             write_reproduction(Path(scratch), options.out, options.budget)
+        if "wandb_view" in wanted:
+            write_wandb_views(Path(scratch), options.out)
 
 
 if __name__ == "__main__":

@@ -48,7 +48,24 @@ def define_env(env: Any) -> None:
             f"commit `{data['commit'][:7]}`, {data['date']}."
         )
 
+    @env.macro
+    def wandb_view(name: str) -> str:
+        """The W&B view in ``wandb_view.json`` under ``name`` (``sweep`` or ``search``)."""
+        return view_table(load("wandb_view")[name])
+
     paper_macros().define(env, load)
+
+
+def view_table(view: dict[str, Any]) -> str:
+    """A W&B view's sections and panels as a table, after the command that made it."""
+    rows = ["| section | panel | plots |", "|---|---|---|"]
+    for section in view["sections"]:
+        for panel in section["panels"]:
+            plots = ", ".join(f"`{p}`" for p in panel["plots"])
+            rows.append(f"| {section['name']} | {panel['kind']} | {plots} |")
+    grouped = ", ".join(f"`{key}`" for key in view["swept"]) or "nothing"
+    said = f"`{view['command']}` wrote this view: the sweep's W&B group, grouped by {grouped}."
+    return said + "\n\n" + "\n".join(rows)
 
 
 def paper_macros() -> Any:

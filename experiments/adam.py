@@ -470,6 +470,8 @@ def _by_device_and_dtype(
 class LogisticRegression(Classifier):
     """§6.1: multiclass logistic regression, one linear layer on the raw pixels."""
 
+    paper = "adam"
+
     def __init__(self, in_channels: int = 1, image_size: int = 28, num_classes: int = 10) -> None:
         super().__init__()
         check_positive(in_channels=in_channels, image_size=image_size, num_classes=num_classes)
@@ -481,6 +483,8 @@ class LogisticRegression(Classifier):
 
 class MLP(Classifier):
     """§6.2: a fully connected network of ReLU layers with dropout (two of 1000 in the paper)."""
+
+    paper = "adam"
 
     def __init__(
         self,
@@ -516,6 +520,8 @@ class CNN(Classifier):
     paper gives no rates, so these are settings. The paper also whitens the inputs; here
     the images come as they are, in [0, 1].
     """
+
+    paper = "adam"
 
     def __init__(  # noqa: PLR0913 (the paper's sizes, each a setting)
         self,

@@ -78,6 +78,11 @@ class Experiment(nn.Module):
 
     training_metrics: ClassVar[tuple[str, ...]] = ()
     evaluation_metrics: ClassVar[tuple[str, ...]] = ()
+    metric_goals: ClassVar[dict[str, str]] = {}
+    """For each metric where higher or lower is better, which: ``"max"`` or ``"min"``, so a
+    dashboard can show its best value; a metric without one (a KL term) is left out."""
+    paper: ClassVar[str] = ""
+    """The paper the experiment reproduces, in one word (``"stn"``), for tagging its runs."""
     step_service: OptimizerStep | None = None
     """How :meth:`optimizer_step` steps: None is :func:`plain_step`; the runner sets its own."""
 

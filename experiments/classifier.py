@@ -18,6 +18,7 @@ class Classifier(Experiment):
 
     training_metrics = ("loss", "acc")
     evaluation_metrics = ("loss", "acc")
+    metric_goals = {"loss": "min", "acc": "max"}
 
     def training_step(self, batch: Batch, optimizers: dict[str, Optimizer]) -> dict[str, Tensor]:
         images, labels = batch

@@ -174,6 +174,8 @@ class GAN(Experiment):
 
     training_metrics = ("d_loss", "g_loss", "d_real", "d_fake", "value", "g_grad_norm")
     evaluation_metrics = ("parzen_ll", "parzen_se", "parzen_sigma", "d_real", "d_fake")
+    metric_goals = {"parzen_ll": "max"}
+    paper = "gan"
 
     def __init__(
         self,
@@ -605,6 +607,8 @@ class GANTheory(Experiment):
 
     training_metrics = ("d_loss", "value")
     evaluation_metrics = ("d_error", "value", "value_at_optimum", "theorem_2", "js", "wasserstein")
+    metric_goals = {"d_error": "min", "js": "min", "wasserstein": "min"}
+    paper = "gan"
 
     def __init__(
         self,

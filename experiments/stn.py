@@ -111,6 +111,8 @@ class STNClassifier(Classifier):
     transformers use the same convolutional localisation net.
     """
 
+    paper = "stn"
+
     def __init__(
         self,
         use_stn: bool = True,

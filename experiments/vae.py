@@ -183,6 +183,8 @@ class VAE(Experiment):
 
     training_metrics = ("loss", "elbo", "kl", "reconstruction")
     evaluation_metrics = ("elbo", "kl", "reconstruction", "log_likelihood", "active_units")
+    metric_goals = {"loss": "min", "elbo": "max", "reconstruction": "max", "log_likelihood": "max"}
+    paper = "vae"
 
     def __init__(
         self,

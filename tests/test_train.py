@@ -99,10 +99,29 @@ def test_a_run_writes_every_artefact_and_its_wandb_run(cli, tmp_path):
     logged = {row["_step"]: row for row in wandb_run.history}
     for record in records:
         for key, value in record.items():
-            if key not in ("step",) and not key.startswith("perf/"):
+            if key.startswith("test/"):  # measured once: the run's summary, not its history
+                assert wandb_run.summary[key] == pytest.approx(value), key
+                assert all(key not in row for row in wandb_run.history)
+            elif not key.startswith("perf/"):
                 assert logged[record["step"]][key] == pytest.approx(value), key
     assert wandb_run.summary["objective"] == pytest.approx(summary["objective"]["value"])
-    assert any(key.startswith("figures/stn") for row in wandb_run.history for key in row)
+    assert "perf/startup_s" in wandb_run.summary
+    # figures at each validation, stepped, for W&B's media slider
+    stepped = [row["_step"] for row in wandb_run.history if "figures/stn._type" in row]
+    assert len(stepped) >= 2 and stepped == sorted(stepped)
+
+    # W&B reads the run as the runner does: against its step, the best value in the summary
+    assert wandb_run.declared("*")["step_metric"] == "step"
+    assert wandb_run.declared("val/acc")["summary"] == {"max": True}
+    assert wandb_run.declared("val/loss")["summary"] == {"min": True}
+    best_acc = max(r["val/acc"] for r in records if "val/acc" in r)
+    assert wandb_run.summary["val/acc"] == {"max": pytest.approx(best_acc)}
+    assert all(row["step"] == row["_step"] for row in wandb_run.history)
+    assert wandb_run.job_type == "train"
+    assert {"paper:stn", "model:stn"} <= set(wandb_run.tags)
+    assert (
+        wandb_run.notes.startswith("python -m runner ") and "logger.mode=offline" in wandb_run.notes
+    )
 
 
 @pytest.mark.slow

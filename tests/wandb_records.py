@@ -1,45 +1,18 @@
-"""Read back what the real W&B client wrote for an offline run.
+"""Read back what the real W&B client wrote for an offline run, with W&B's own reader.
 
-An offline run keeps everything it logged in ``run-<id>.wandb``: a LevelDB-style log (32 KiB
-blocks of length-prefixed chunks) of W&B's own protobuf ``Record`` messages. This reader
-turns it back into the run's config, history rows, summary and exit code.
+An offline run keeps everything it logged in ``run-<id>.wandb``, a log of W&B's records.
+``wandb leet inspect --json`` prints each record as a line of JSON; this module gathers them
+into the run's config, history rows, summary, metric declarations and exit code.
 """
 
 import json
-import struct
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wandb.proto import wandb_internal_pb2
-
-BLOCK_SIZE = 32 * 1024
-HEADER_SIZE = 7  # ":W&B", a magic number and a version byte
-CHUNK_HEADER = struct.Struct("<IHB")  # checksum, length, kind
-FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
-
-
-def read_chunks(data: bytes):
-    if data[:4] != b":W&B":
-        raise ValueError("not a W&B run file")
-    position, pending = HEADER_SIZE, b""
-    while position + CHUNK_HEADER.size <= len(data):
-        left_in_block = BLOCK_SIZE - position % BLOCK_SIZE
-        if left_in_block < CHUNK_HEADER.size:
-            position += left_in_block
-            continue
-        _, length, kind = CHUNK_HEADER.unpack_from(data, position)
-        position += CHUNK_HEADER.size
-        chunk = data[position : position + length]
-        position += length
-        if kind == FULL:
-            yield chunk
-        elif kind == FIRST:
-            pending = chunk
-        elif kind == MIDDLE:
-            pending += chunk
-        elif kind == LAST:
-            yield pending + chunk
+WANDB = Path(sys.executable).with_name("wandb")  # the command line the wandb package installs
 
 
 @dataclass
@@ -51,11 +24,16 @@ class OfflineRun:
     group: str = ""
     tags: list[str] = field(default_factory=list)
     name: str = ""
+    job_type: str = ""
+    notes: str = ""
+    metrics: list[dict] = field(default_factory=list)  # define_metric's records
     artifacts: list[dict] = field(default_factory=list)  # name, type, aliases, metadata, files
 
-
-def _key(item) -> str:
-    return "/".join(item.nested_key) if item.nested_key else item.key
+    def declared(self, name: str) -> dict:
+        """The define_metric record of the metric ``name`` (or of the glob ``name``)."""
+        found = [m for m in self.metrics if name in (m.get("name"), m.get("glob_name"))]
+        assert found, f"no define_metric record for {name!r}: {self.metrics}"
+        return found[-1]
 
 
 def read_finished_run(
@@ -86,42 +64,46 @@ def read_offline_run(run_dir: Path, name: str | None = None) -> OfflineRun:
     return read_run_file(path)
 
 
+def inspect_records(path: Path) -> list[dict]:
+    """Every record of a ``run-<id>.wandb`` file, as ``wandb leet inspect --json`` prints it."""
+    printed = subprocess.run(
+        [str(WANDB), "leet", "inspect", "--json", str(path)],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    return [json.loads(line) for line in printed.stdout.splitlines() if line.strip()]
+
+
 def read_run_file(path: Path) -> OfflineRun:
     """A ``run-<id>.wandb`` file read back."""
     run = OfflineRun()
-    for chunk in read_chunks(path.read_bytes()):
-        record = wandb_internal_pb2.Record()
-        record.ParseFromString(chunk)
-        kind = record.WhichOneof("record_type")
+    for record in inspect_records(path):
+        kind = record["type"]
+        body = record.get(kind, {})
         if kind == "run":
-            run.group = record.run.run_group
-            run.name = record.run.display_name
-            run.tags = list(record.run.tags)
-            run.config.update(
-                {item.key: json.loads(item.value_json) for item in record.run.config.update}
-            )
+            run.group = body.get("run_group", "")
+            run.name = body.get("display_name", "")
+            run.tags = list(body.get("tags", []))
+            run.job_type = body.get("job_type", "")
+            run.notes = body.get("notes", "")
+            run.config.update(body.get("config", {}).get("update", {}))
         elif kind == "config":
-            run.config.update(
-                {item.key: json.loads(item.value_json) for item in record.config.update}
-            )
+            run.config.update(body.get("update", {}))
         elif kind == "history":
-            run.history.append(
-                {_key(item): json.loads(item.value_json) for item in record.history.item}
-            )
+            run.history.append(body.get("item", {}))
         elif kind == "summary":
-            run.summary.update(
-                {_key(item): json.loads(item.value_json) for item in record.summary.update}
-            )
+            run.summary.update(body.get("update", {}))
+        elif kind == "metric":
+            run.metrics.append(body)
         elif kind == "artifact":
             run.artifacts.append(
                 {
-                    "name": record.artifact.name,
-                    "type": record.artifact.type,
-                    "aliases": set(record.artifact.aliases),
-                    "metadata": json.loads(record.artifact.metadata or "{}"),
-                    "files": {c.path: c.digest for c in record.artifact.manifest.contents},
+                    "name": body.get("name"),
+                    "type": body.get("type"),
+                    "aliases": set(body.get("aliases", [])),
+                    "metadata": json.loads(body.get("metadata") or "{}"),
+                    "files": {c["path"]: c["digest"] for c in body["manifest"]["contents"]},
                 }
             )
         elif kind == "exit":
-            run.exit_code = record.exit.exit_code
+            run.exit_code = body.get("exit_code", 0)
     return run

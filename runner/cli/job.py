@@ -88,13 +88,16 @@ def unwritable_line(error: OSError, cfg: DictConfig, run_dir: Path) -> str:
 
 
 def fill_in_from_hydra(cfg: DictConfig) -> None:
-    """Settings only Hydra knows: the config groups' option names and this job's CPU threads."""
+    """Settings only Hydra knows: the config groups' option names, this job's CPU threads,
+    and the command that runs it, as the W&B run's notes unless ``logger.notes`` is set."""
     hydra_config = HydraConfig.get()
     launcher = OmegaConf.to_container(hydra_config.launcher)
     with open_dict(cfg):
         cfg.choices = group_choices(OmegaConf.to_container(hydra_config.runtime.choices))
         if cfg.device.threads is None:
             cfg.device.threads = threads_per_job(launcher)
+        if cfg.logger.get("notes") is None:
+            cfg.logger.notes = job_command(without_resume(hydra_config.overrides.task))
     if parallel_jobs(launcher, available_cores()) > 1:
         plain_output()  # jobs side by side: lines, not live progress bars over each other
 
@@ -109,13 +112,16 @@ def remove_if_only_hydra_files(run_dir: Path) -> None:
 
 
 def resume_command(run_dir: Path) -> str:
-    """The command that continues the run in ``run_dir`` as it was started (with the config
-    directory it added, if any)."""
-    hydra_config = HydraConfig.get()
+    """The command that continues the run in ``run_dir`` as it was started."""
+    overrides = without_resume(HydraConfig.get().overrides.task)
+    return job_command([*overrides, "resume=true", f"hydra.run.dir={run_dir}"])
+
+
+def job_command(overrides: list[str]) -> str:
+    """``python -m runner`` with ``overrides``, and the config directory the job added, if any."""
     added = [
-        f"--config-dir {source.path.removeprefix('file://')} "
-        for source in hydra_config.runtime.config_sources
+        f"--config-dir {source.path.removeprefix('file://')}"
+        for source in HydraConfig.get().runtime.config_sources
         if source.provider == "command-line"
     ]
-    overrides = " ".join(without_resume(hydra_config.overrides.task))
-    return f"python -m runner {''.join(added)}{overrides} resume=true hydra.run.dir={run_dir}"
+    return " ".join(["python -m runner", *added, *overrides])

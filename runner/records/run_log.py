@@ -11,6 +11,14 @@ from runner.records.metrics import MetricsFile, read_metrics, read_series
 from runner.records.wandb_run import WandbRun
 
 CURVES = "curves"  # figures/curves.png: every metric against steps
+ONCE_PER_RUN = ("test/", "perf/startup_s", "perf/compile_s")  # names, or their prefixes
+
+
+def measured_once(name: str) -> bool:
+    """Whether ``name`` is measured once per run (a test metric, the start-up time): W&B
+    keeps such values in the run's summary, where a table shows them, not as a one-point
+    chart of its history."""
+    return name.startswith(ONCE_PER_RUN)
 
 
 class RunLog:
@@ -49,7 +57,12 @@ class RunLog:
         if self.metrics is not None:
             self.metrics.write({"step": step, "epoch": epoch, **values})
         if self.wandb is not None:
-            self.wandb.log({**values, "epoch": epoch}, step=step)
+            once = {name: value for name, value in values.items() if measured_once(name)}
+            history = {name: value for name, value in values.items() if name not in once}
+            if history:
+                self.wandb.log({**history, "epoch": epoch}, step=step)
+            if once:
+                self.wandb.set_summary(once)
         self.latest.update(values)
 
     def log_histograms(self, histograms: dict[str, Histogram], step: int) -> None:

@@ -8,6 +8,7 @@ from runner.platform.checks import check_choice, check_number
 from runner.platform.errors import ConfigError
 
 LOGGER_MODES = ("auto", "online", "offline", "disabled")
+DASHBOARD_CHOICES = ("auto", True, False)
 
 
 @dataclass(frozen=True)
@@ -20,17 +21,18 @@ class LoggerSettings:
     group: str | None = None
     name: str | None = None
     tags: list[str] = field(default_factory=list)
+    notes: str | None = None
     timeout_s: float = 30
     log_checkpoints: Any = "auto"
+    dashboard: Any = "auto"
 
     def __post_init__(self) -> None:
         check_choice("logger.mode", self.mode, LOGGER_MODES)
         check_number("logger.timeout_s", self.timeout_s, positive=True)
-        if self.log_checkpoints != "auto" and not isinstance(self.log_checkpoints, bool):
-            raise ConfigError(
-                "logger.log_checkpoints must be one of auto, true, false; "
-                f"got {self.log_checkpoints!r}"
-            )
+        for name in ("log_checkpoints", "dashboard"):
+            value = getattr(self, name)
+            if value != "auto" and not isinstance(value, bool):
+                raise ConfigError(f"logger.{name} must be one of auto, true, false; got {value!r}")
         object.__setattr__(self, "tags", list(self.tags or []))
 
     @classmethod

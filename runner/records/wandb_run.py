@@ -10,6 +10,7 @@ import netrc
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -21,13 +22,20 @@ from runner.records.settings import LOGGER_MODES, LoggerSettings
 log = logging.getLogger(__name__)
 
 CHECKPOINT_ALIASES = {"best.pt": "best", "last.pt": "latest"}
+STEP_METRIC = "step"  # every metric's x-axis in W&B: the run's optimisation step
+JOB_TYPES = ("train", "sweep-report", "reproduce")  # the runs a W&B project holds
+
+
+def wandb_server() -> str:
+    """The W&B server's URL: ``WANDB_BASE_URL``, else the installed client's default."""
+    import wandb
+
+    return os.environ.get("WANDB_BASE_URL") or wandb.Settings().base_url
 
 
 def wandb_host() -> str:
-    """The W&B server's host name: ``WANDB_BASE_URL``, else the installed client's default."""
-    import wandb
-
-    return urlparse(os.environ.get("WANDB_BASE_URL") or wandb.Settings().base_url).hostname or ""
+    """The W&B server's host name."""
+    return urlparse(wandb_server()).hostname or ""
 
 
 def api_key_configured() -> bool:
@@ -75,18 +83,33 @@ class WandbRun:
         """Whether the run's record is in the run directory alone, for ``wandb sync``."""
         return self.failure is not None or self._run.settings.mode == "offline"
 
-    def log(self, metrics: dict[str, float], step: int) -> None:
-        self._guarded(lambda: self._run.log(metrics, step=step))
+    def declare_metrics(self, best: dict[str, str]) -> None:
+        """Plot every metric against the run's step (the epoch beside it, as a metric), and
+        summarise each metric of ``best`` (name → ``"max"`` or ``"min"``) by its best value
+        rather than its last, so that W&B's runs table and parallel plots show the best."""
+
+        def declare() -> None:
+            self._run.define_metric(STEP_METRIC)
+            self._run.define_metric("*", step_metric=STEP_METRIC)
+            for name, goal in best.items():
+                self._run.define_metric(name, step_metric=STEP_METRIC, summary=goal)
+
+        self._guarded(declare)
+
+    def log(self, metrics: dict[str, Any], step: int) -> None:
+        """``metrics`` as the history row of ``step``."""
+        self._guarded(lambda: self._log_row(metrics, step))
+
+    def _log_row(self, values: dict[str, Any], step: int) -> None:
+        self._run.log({**values, STEP_METRIC: step}, step=step)
 
     def log_images(self, paths: dict[str, Path], step: int) -> None:
+        """Each figure as the image ``figures/<name>`` of ``step``: W&B's media panel walks
+        through them with its step slider."""
         import wandb
 
-        self._guarded(
-            lambda: self._run.log(
-                {f"figures/{name}": wandb.Image(str(path)) for name, path in paths.items()},
-                step=step,
-            )
-        )
+        images = {f"figures/{name}": wandb.Image(str(path)) for name, path in paths.items()}
+        self.log(images, step=step)
 
     def log_checkpoints(self, metadata: dict[str, dict[str, Any]]) -> None:
         """Each checkpoint file (``best.pt``, ``last.pt``) as a version of the run's model
@@ -113,12 +136,12 @@ class WandbRun:
         import wandb
 
         def log() -> None:
-            self._run.log(
+            self._log_row(
                 {
                     name: wandb.Histogram(np_histogram=(h.counts, h.edges))
                     for name, h in histograms.items()
                 },
-                step=step,
+                step,
             )
 
         self._guarded(log)
@@ -130,7 +153,7 @@ class WandbRun:
         def log() -> None:
             columns = list(rows[0]) if rows else []
             table = wandb.Table(columns=columns, data=[[row[c] for c in columns] for row in rows])
-            self._run.log({name: table}, step=step)
+            self._log_row({name: table}, step)
 
         self._guarded(log)
 
@@ -166,8 +189,22 @@ class WandbRun:
                 wandb.teardown()  # also drops its exit hook, which would fail at exit
 
 
+@dataclass(frozen=True)
+class RunLabels:
+    """How a W&B run is found among others: its kind (``job_type``, one of
+    :data:`JOB_TYPES`), tags beyond the logger's own, and notes (the command that made it)."""
+
+    job_type: str = "train"
+    tags: tuple[str, ...] = ()
+    notes: str | None = None
+
+
 def start_wandb(
-    settings: LoggerSettings, config: dict[str, Any], run_dir: Path, run_id: str | None
+    settings: LoggerSettings,
+    config: dict[str, Any],
+    run_dir: Path,
+    run_id: str | None,
+    labels: RunLabels = RunLabels(),
 ) -> WandbRun | None:
     """Start the W&B run for ``settings`` (the ``logger`` section), or None when disabled;
     ``config`` is what the run records as its W&B config.
@@ -188,7 +225,9 @@ def start_wandb(
             entity=settings.entity,
             group=settings.group,
             name=settings.name,
-            tags=list(settings.tags),
+            job_type=labels.job_type,
+            tags=list(dict.fromkeys([*settings.tags, *labels.tags])),
+            notes=labels.notes,
             config=config,
             id=run_id,
             resume="allow" if run_id else None,

@@ -26,6 +26,7 @@ from runner.platform.errors import CONFIG_ERROR_EXIT_CODE, ConfigError
 from runner.platform.files import read_json
 from runner.reproduce.claims import FAILS, NOT_RUN, UNDECIDED, Job, decide
 from runner.reproduce.report import write_reports
+from runner.reproduce.wandb_report import publish_report
 from runner.sweeps.outcomes import read_outcomes
 
 BUDGETS = ("smoke", "short", "paper")
@@ -218,6 +219,7 @@ def main(arguments: Sequence[str]) -> int:
         print("reproduce: stopped; the same command resumes it", file=sys.stderr)
         return INTERRUPTED_EXIT_CODE
     paths = write_reports(report, Path(chosen["out"]))
+    publish_report(report, Path(chosen["out"]).resolve())
     claims = [claim for paper in report["papers"] for claim in paper["claims"]]
     for claim in claims:
         print(f"{claim['verdict']:>22}  {claim['id']}: {claim['ours'][:120]}")

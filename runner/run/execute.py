@@ -9,15 +9,16 @@ from runner.platform.errors import describe_error, unwritable_place
 from runner.platform.signals import interrupts_deferred
 from runner.records.config_tree import show_config
 from runner.records.metrics import MetricsFile
-from runner.records.run_log import RunLog
+from runner.records.run_log import RunLog, measured_once
 from runner.records.summary import summary_table, write_summary
-from runner.records.wandb_run import WandbRun, start_wandb
+from runner.records.wandb_run import RunLabels, WandbRun, start_wandb
 from runner.run.prepare import PreparedRun
 from runner.training.evaluation import evaluate
 from runner.training.loop import fit
 from runner.training.profiling import profiled
 
 FIGURE_GROUPS = ("experiment", "model", "optim", "data", "schedule")  # named in figure titles
+TAGGED_GROUPS = ("experiment", "model")  # a W&B run is tagged with these options
 ENDED_WELL = ("completed", "pruned")
 
 
@@ -66,9 +67,35 @@ def open_log(run: PreparedRun) -> RunLog:
         return RunLog(run.run_dir, None, None, elapsed_before=run.state.wall_time_s)
     metrics = MetricsFile(run.run_dir / "metrics.jsonl", keep_bytes=run.state.metrics_bytes)
     settings = run.settings
-    wandb = start_wandb(settings.logger, settings.config, run.run_dir, run.state.wandb_run_id)
+    wandb = start_wandb(
+        settings.logger, settings.config, run.run_dir, run.state.wandb_run_id, labels_of(run)
+    )
     run.state.wandb_run_id = None if wandb is None else wandb.id
+    if wandb is not None:
+        wandb.declare_metrics(best_values(run))
     return RunLog(run.run_dir, metrics, wandb, elapsed_before=run.state.wall_time_s)
+
+
+def labels_of(run: PreparedRun) -> RunLabels:
+    """A training run's W&B labels: tagged by its paper and the options it chose
+    (``paper:stn``, ``model:stn``, ``experiment:stn_table1``), noted with its command."""
+    experiment = run.training.experiment
+    tags = [f"paper:{experiment.paper}"] if experiment.paper else []
+    tags += [f"{group}:{option}" for group, option in run.settings.choices.items()
+             if group in TAGGED_GROUPS]  # fmt: skip
+    return RunLabels("train", tuple(tags), run.settings.logger.notes)
+
+
+def best_values(run: PreparedRun) -> dict[str, str]:
+    """The metrics W&B summarises by their best value (name → ``"max"`` or ``"min"``): each
+    validation metric that has a goal, and the objective, judged as the run judges it."""
+    goals = run.training.experiment.metric_goals
+    best = {f"val/{name}": goals[name] for name in run.training.experiment.evaluation_metrics
+            if name in goals}  # fmt: skip
+    objective = run.training.objective
+    if not measured_once(objective.metric):
+        best[objective.metric] = objective.mode
+    return best
 
 
 def close(run: PreparedRun, log: RunLog, status: str, **ending: Any) -> None:

@@ -165,12 +165,13 @@ def log_to_wandb(
 ) -> None:
     """One W&B run for the search, in the group of its jobs: the plots and the results."""
     from runner.records.settings import LoggerSettings
-    from runner.records.wandb_run import start_wandb
+    from runner.records.wandb_run import RunLabels, start_wandb
 
     settings = LoggerSettings.of(logger).for_sweep(
         str(sweep_dir), f"study {results['study_name']}", tags=["optuna-study"]
     )
-    run = start_wandb(settings, finite(results), sweep_dir, run_id=None)
+    labels = RunLabels("sweep-report")
+    run = start_wandb(settings, finite(results), sweep_dir, run_id=None, labels=labels)
     if run is None:
         return
     run.log_images(plots, step=0)

@@ -37,7 +37,7 @@ from runner.sweeps.outcomes import (
 )
 from runner.sweeps.seeds import Estimate, Setting, best_by_mean, pool_seeds
 from runner.sweeps.table import Column, FittedTable, fitted, override_columns, show
-from runner.sweeps.wandb_report import log_sweep_report
+from runner.sweeps.wandb_report import mirror_sweep
 
 SWEEP_FAILED_EXIT_CODE = 1
 # How a job may end without failing the sweep: an Optuna search stopped it early on purpose
@@ -270,7 +270,7 @@ def report(config: DictConfig) -> None:
     show_tables(jobs, settings, plan.cross_table)
     figures = draw_sweep_figures(jobs, sweep_dir, plan.specs, plan.cross_table)
     say_where(sweep_dir, figures)
-    log_sweep_report(config, sweep_dir, figures, jobs)
+    mirror_sweep(config, sweep_dir, figures, jobs)
     exit_if_jobs_failed(jobs)
 
 

@@ -57,7 +57,8 @@ def test_a_gan_run_writes_its_samples_and_the_parzen_likelihood(cli, tmp_path):
     assert wandb_run.summary["objective"] == summary["objective"]["value"]
     for figure in ("samples", "nearest", "interpolations"):
         assert any(key.startswith(f"figures/{figure}") for row in wandb_run.history for key in row)
-    assert any("test/parzen_ll" in row for row in wandb_run.history)
+    assert wandb_run.summary["test/parzen_ll"] == summary["metrics"]["test/parzen_ll"]
+    assert wandb_run.declared("val/parzen_ll")["summary"] == {"max": True}
 
 
 @pytest.mark.slow  # the theorem on the model alone: tests/experiments/test_gan.py

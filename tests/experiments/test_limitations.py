@@ -154,10 +154,10 @@ def test_adam_mlp_keeps_the_99th_percentile_of_its_step_within_alpha(make_config
     summary = json.loads((tmp_path / "summary.json").read_text())["metrics"]
     assert summary["optim/update_over_lr_max"] > 0
     histograms = [
-        row for row in read_finished_run(tmp_path).history if "optim/step_ratio/_type" in row
+        row for row in read_finished_run(tmp_path).history if "optim/step_ratio._type" in row
     ]
     assert len(histograms) == len(records)
-    assert histograms[0]["optim/step_ratio/_type"] == "histogram"
+    assert histograms[0]["optim/step_ratio._type"] == "histogram"
 
 
 def test_a_vae_run_reports_its_active_units(make_config, tmp_path):

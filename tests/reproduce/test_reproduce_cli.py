@@ -65,7 +65,7 @@ def test_a_claim_that_does_not_hold_fails_the_command_and_a_rerun_reuses_the_job
     exits 1 and names it, while the analytic claims still hold. The same command again
     reruns no job."""
     arguments = ["paper=gan", "budget=smoke", f"out={tmp_path / 'r'}", "trainer.max_steps=1",
-                 "logger=none", f"data.root={data_root}"]  # fmt: skip
+                 "logger.mode=offline", f"data.root={data_root}"]  # fmt: skip
     done = reproduce(*arguments, cwd=tmp_path)
     assert done.returncode == 1, done.stderr[-3000:]
     assert "not holding or undecided: optimal_discriminator" in done.stderr
@@ -73,6 +73,12 @@ def test_a_claim_that_does_not_hold_fails_the_command_and_a_rerun_reuses_the_job
     assert claims["optimal_discriminator"]["verdict"] == "does not hold"
     assert claims["value_is_js"]["verdict"] == "holds"
     assert claims["non_saturating_gradient"]["verdict"] == "not run at this budget"
+    # the claims as a W&B report, saved by runner.sync once there is a server
+    assert f"save it with: python -m runner.sync {tmp_path / 'r'}" in done.stdout
+    wandb_report = (tmp_path / "r" / "wandb_report.json").read_text()
+    assert (
+        "optimal_discriminator" in wandb_report and "Reproduction at budget smoke" in wandb_report
+    )
     trained = sorted((tmp_path / "r").glob("*/*/metrics.jsonl"))
     before = {path: path.stat().st_mtime_ns for path in trained}
     again = reproduce(*arguments, cwd=tmp_path)

@@ -338,7 +338,7 @@ def test_a_search_with_the_median_pruner_records_the_pruned_trial_everywhere(dat
     assert (sweep_dir / "optimization_history.png").stat().st_size > 0
     study_run = read_finished_run(sweep_dir, name="study s")  # the search's W&B run, in their group
     assert (study_run.group, study_run.exit_code) == (str(sweep_dir), 0)
-    assert study_run.history[0]["figures/optimization_history/format"] == "png"
+    assert study_run.history[0]["figures/optimization_history.format"] == "png"
     assert study_run.summary["best_trial"] == 0
 
 

@@ -118,7 +118,7 @@ def test_a_joblib_sweep_runs_jobs_side_by_side_each_its_own_wandb_run(cli, tmp_p
     report = read_finished_run(sweep_dir)
     assert report.name == "sweep report" and report.group == str(sweep_dir)
     logged = set().union(*report.history)
-    assert {"figures/val_acc/_type", "figures/train_loss/_type", "sweep/_type"} <= logged
+    assert {"figures/val_acc._type", "figures/train_loss._type", "sweep._type"} <= logged
     assert f"wandb sync {sweep_dir}/wandb/offline-run-" in result.stdout
 
     runs = [read_finished_run(sweep_dir / str(job)) for job in range(2)]
@@ -132,7 +132,7 @@ def test_a_joblib_sweep_runs_jobs_side_by_side_each_its_own_wandb_run(cli, tmp_p
         assert run.config["choices"]["optim"] == optimizer.removeprefix("optim=")
         assert f"seed={run.config['seed']}" in job_overrides
         assert run.config["device"]["threads"] == max(1, available_cores() // 2)
-        assert any("figures/curves/_type" in row for row in run.history)
+        assert any("figures/curves._type" in row for row in run.history)
 
     # Each job's checkpoints as versions of its model artifact, for wandb sync to upload.
     for number, run in enumerate(runs):
