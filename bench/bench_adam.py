@@ -15,7 +15,6 @@ median step in seconds, its ratio to torch's fused step and the first (untimed) 
 
 import argparse
 import os
-import shlex
 import statistics
 import sys
 import time
@@ -162,8 +161,7 @@ def main() -> None:
         )
         results[key] = measured(model, repeats, medians, firsts)
     record.write(
-        "bench_adam", {"device": args.device, "threads": torch.get_num_threads(), "models": results},
-        command=shlex.join(["python", "bench/bench_adam.py", *sys.argv[1:]]), out=args.out,
+        "bench_adam", {"device": args.device, "threads": torch.get_num_threads(), "models": results}, out=args.out,
         measures="One optimizer step of this Adam and AdaMax on each path against torch's "
         "Adam, on fixed random gradients, median over round-robin rounds.",
     )  # fmt: skip

@@ -20,7 +20,6 @@ times faster now is.
 
 import argparse
 import os
-import shlex
 import statistics
 import subprocess
 import sys
@@ -119,7 +118,6 @@ def main() -> None:
         "bench_before_after",
         {"baseline": args.baseline, "steps": args.steps, "repeats": args.repeats,
          **medians(list(trees), speeds, waits)},
-        command=shlex.join(["python", "bench/bench_before_after.py", *sys.argv[1:]]),
         measures="Training samples/s and the main job's seconds to its first step, in this "
         "tree and in an earlier commit, alternating, in fresh processes on the CPU.",
         out=args.out,

@@ -15,7 +15,6 @@ heavy modules it imported.
 
 import argparse
 import os
-import shlex
 import statistics
 import subprocess
 import sys
@@ -105,8 +104,7 @@ def main() -> None:
                                     "over_torch": median / torch, "heavy_imports": heavy}  # fmt: skip
     references = {KEYS[name]: medians[name] for name in REFERENCES}
     record.write(
-        "bench_cli", {"repeats": arguments.repeats, "references": references, "commands": commands},
-        command=shlex.join(["python", "bench/bench_cli.py", *sys.argv[1:]]), out=arguments.out,
+        "bench_cli", {"repeats": arguments.repeats, "references": references, "commands": commands}, out=arguments.out,
         measures="Seconds from start to exit of python -m runner commands that train nothing, "
         "each a fresh process, beside import hydra and import torch timed the same way.",
     )  # fmt: skip

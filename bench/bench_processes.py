@@ -20,9 +20,7 @@ their ratio.
 """
 
 import argparse
-import shlex
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
@@ -90,8 +88,7 @@ def write_results(args: argparse.Namespace, results: dict) -> None:
     """``bench_processes.json``: the settings and the samples/s of each row."""
     names = ("device", "processes", "batch_size", "steps", "repeats")
     record.write(
-        "bench_processes", {name: getattr(args, name) for name in names} | results,
-        command=shlex.join(["python", "bench/bench_processes.py", *sys.argv[1:]]), out=args.out,
+        "bench_processes", {name: getattr(args, name) for name in names} | results, out=args.out,
         measures=f"Training samples/s of a run in {args.processes} data-parallel processes "
         "against one process, alternating, median of the logged windows after the first.",
     )  # fmt: skip

@@ -14,7 +14,6 @@ with ``seconds``, ``trials.<complete|pruned|fail>`` and ``best_val_acc``, and ``
 """
 
 import argparse
-import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -83,7 +82,6 @@ def write_results(arguments: argparse.Namespace, rows: dict[str, tuple]) -> None
     record.write(
         "bench_search",
         {**settings, "pruners": pruners, "speedup": rows["none"][0] / rows["median"][0]},
-        command=shlex.join(["python", "bench/bench_search.py", *sys.argv[1:]]),
         measures="Seconds from start to exit of the same search=mlp study without a pruner "
         "and with the median pruner, its trials by state and its best val/acc.",
         out=arguments.out,

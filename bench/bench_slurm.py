@@ -20,7 +20,6 @@ The numbers go to ``docs/results/bench_slurm.json`` (``--out``): ``basic_s``, ``
 import argparse
 import json
 import os
-import shlex
 import statistics
 import subprocess
 import sys
@@ -123,8 +122,7 @@ def write_results(
         {"repeats": args.repeats, "sweep": SWEEP, "basic_s": basic_s, "slurm_s": slurm_s,
          "ratio": slurm_s / basic_s, "jobs": len(waits),
          "wait_s": {"median": statistics.median(waits), "max": max(waits)},
-         "overhead_s": {"median": statistics.median(overheads), "max": max(overheads)}},
-        command=shlex.join(["python", "bench/bench_slurm.py", *sys.argv[1:]]), out=args.out,
+         "overhead_s": {"median": statistics.median(overheads), "max": max(overheads)}}, out=args.out,
         measures="Seconds from start to exit of a 4-job sweep under the basic launcher and on "
         "a local SLURM cluster, and each SLURM job's wait and overhead from sacct.",
     )  # fmt: skip

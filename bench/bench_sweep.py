@@ -22,7 +22,6 @@ and the wait for the first step (``perf/startup_s``) of the jobs that started a 
 import argparse
 import json
 import os
-import shlex
 import statistics
 import subprocess
 import sys
@@ -141,8 +140,7 @@ def main() -> None:
     record.write(
         "bench_sweep",
         {"repeats": arguments.repeats, "logger": logger, "cores": os.cpu_count(),
-         "workloads": workloads},
-        command=shlex.join(["python", "bench/bench_sweep.py", *sys.argv[1:]]), out=arguments.out,
+         "workloads": workloads}, out=arguments.out,
         measures="Seconds from start to exit of the same 4-job sweeps under Hydra's basic "
         "launcher and under the joblib launcher, alternating, in fresh processes.",
     )  # fmt: skip

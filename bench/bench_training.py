@@ -21,7 +21,6 @@ The numbers go to ``docs/results/bench_training.json`` (``--out``): ``models.<mo
 
 import argparse
 import os
-import shlex
 import statistics
 import sys
 import tempfile
@@ -103,8 +102,7 @@ def main() -> None:
     record.write(
         "bench_training",
         {"device": args.device, "steps": args.steps, "repeats": args.repeats,
-         "batch_size": BATCH_SIZE, "models": results},
-        command=shlex.join(["python", "bench/bench_training.py", *sys.argv[1:]]), out=args.out,
+         "batch_size": BATCH_SIZE, "models": results}, out=args.out,
         measures="Training samples/s with trainer.compile=true and mixed precision against "
         "the defaults, in one process, alternating, and the seconds spent compiling.",
     )  # fmt: skip

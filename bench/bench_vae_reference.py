@@ -1,30 +1,36 @@
-"""The VAE side by side with pytorch/examples' vae/main.py, end to end, on the same files.
+"""The VAE side by side with pytorch/examples' vae/main.py, end to end and phase by phase,
+on the same files.
 
 Usage: python bench/bench_vae_reference.py --reference PATH/TO/examples/vae/main.py
-                                           [--epochs 3] [--repeats 1] [--out DIR]
+                                           [--epochs 3] [--repeats 1] [--sets small,full]
 
 The reference script is the one most people start from (git clone
 https://github.com/pytorch/examples). Both programs read the same MNIST-format IDX files,
-written here from the runner's generated digits (60,000 training and 10,000 test images; no
-download), train the same 784-400-20 model with Adam at batch 128 for the same number of
-epochs on the CPU, and are timed from the start of their process to its exit. The reference
-evaluates the ELBO on the test set after every epoch; the runner validates on its 5,000
-held-out images after every epoch, reports the importance-sampled log-likelihood with K = 100
-on the test set at the end, and writes checkpoints, metrics and figures. The runner is timed
-twice: as configured (K = model.val_importance_samples at the validations) and with K = 100
-at every validation too, as it was before that setting existed. Runs alternate.
+written here from the runner's generated digits, in two sets: ``small``, 4,000 images (3,500
+to train on, 500 to test; the runner holds 500 of the 3,500 out for validation), where a
+program's fixed cost dominates; and ``full``, MNIST's 60,000 and 10,000. Both train the same
+784-400-20 model with Adam at batch 128 for the same number of epochs on the CPU. The
+reference evaluates the ELBO on the test set after every epoch; the runner validates after
+every epoch and reports the importance-sampled log-likelihood with K = 100 on the test set at
+the end (and, as a second runner program, with K = 1, the ELBO the reference reports), and
+writes checkpoints, metrics and figures. Programs alternate.
 
-The numbers go to ``docs/results/bench_vae_reference.json`` (``--out``): ``programs.<name>``
-(``reference``, ``runner``, ``runner_k100``) with ``seconds`` end to end and ``ratio``
-(reference / this); the runner's also with its training ``samples_per_s``, ``train_samples``
-(steps × batch), ``train_s`` (the two divided) and ``startup_s`` (process start to the end of
-its first step, ``perf/startup_s``).
+Each program's time is split in three, from the clock of this script:
+- start-up: from the process's start to the end of its first training step (the runner's
+  ``perf/startup_s``; the reference's first "Train Epoch" line, printed after its first step);
+- training: from there to the end of the last epoch (the runner's ``training_ended_at`` in
+  summary.json; the reference's last "====> Epoch" line);
+- wind-down: from there to the process's exit (the runner's test evaluation, figures and
+  summary; the reference's last test evaluation and its sample images).
+``python -c "import torch"`` is timed in the same run, the floor of any start-up.
+
+The numbers go to ``docs/results/bench_vae_reference.json``: ``sets.<small|full>.programs.
+<reference|runner|runner_k1>`` with ``seconds``, ``startup_s``, ``train_s``, ``wind_down_s``
+and ``ratio`` (reference / this), and ``import_torch_s``.
 """
 
 import argparse
 import json
-import os
-import shlex
 import shutil
 import statistics
 import struct
@@ -42,16 +48,19 @@ import record  # noqa: E402 (this script's folder is on sys.path)
 from runner.records.metrics import read_metrics  # noqa: E402 (after the path is set)
 
 BATCH_SIZE = 128
-REFERENCE = "pytorch/examples vae/main.py"
-KEYS = {
-    REFERENCE: "reference",
-    "runner": "runner",
-    "runner, K = 100 at every validation": "runner_k100",
-}
-RUNNER_VARIANTS = {
+SETS = {"small": (3_500, 500), "full": (60_000, 10_000)}  # training and test images
+VALIDATION = {"small": 500, "full": 5_000}  # the runner's held-out images
+REFERENCE = "reference"
+RUNNERS = {
     "runner": [],
-    "runner, K = 100 at every validation": ["model.val_importance_samples=100"],
+    "runner_k1": ["model.importance_samples=1", "model.val_importance_samples=1"],
 }
+LABELS = {
+    "reference": "pytorch/examples vae/main.py",
+    "runner": "runner (test log-likelihood, K = 100)",
+    "runner_k1": "runner, K = 1 (the test ELBO, as the reference)",
+}
+PHASES = ("startup_s", "train_s", "wind_down_s")
 
 
 def write_idx(path: Path, array) -> None:  # noqa: ANN001 (a uint8 tensor)
@@ -60,11 +69,12 @@ def write_idx(path: Path, array) -> None:  # noqa: ANN001 (a uint8 tensor)
     path.write_bytes(header + array.contiguous().numpy().tobytes())
 
 
-def write_mnist_files(data_root: Path) -> None:
+def write_mnist_files(data_root: Path, train_size: int, test_size: int) -> None:
     """The runner's generated digits as MNIST's four raw IDX files under data_root/MNIST/raw."""
     from runner.data.datasets import digits
 
-    train, test = digits(str(data_root / "cache"), seed=0, train_size=60_000, test_size=10_000)
+    train, test = digits(str(data_root / "cache"), seed=0, train_size=train_size,
+                         test_size=test_size)  # fmt: skip
     raw = data_root / "MNIST" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     for prefix, images in (("train", train), ("t10k", test)):
@@ -72,37 +82,101 @@ def write_mnist_files(data_root: Path) -> None:
         write_idx(raw / f"{prefix}-labels-idx1-ubyte", images.labels.to(dtype=images.images.dtype))
 
 
-def timed(command: list[str], cwd: Path) -> float:
-    """Seconds from starting ``command`` to its successful exit."""
-    start = time.perf_counter()
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        raise SystemExit(f"failed: {' '.join(command)}\n{result.stderr[-2000:]}")
-    return elapsed
+def run_timed(command: list[str], cwd: Path) -> tuple[float, float, list[tuple[float, str]]]:
+    """Run ``command``: its start and exit times (Unix seconds) and each line it printed with
+    the time it arrived."""
+    started = time.time()
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    lines = [(time.time(), line) for line in process.stdout]  # type: ignore[union-attr]
+    process.wait()
+    ended = time.time()
+    if process.returncode != 0:
+        said = "".join(line for _, line in lines[-20:])
+        raise SystemExit(f"failed: {' '.join(command)}\n{said}")
+    return started, ended, lines
 
 
-def runner_command(epochs: int, data_root: Path, run_dir: Path, extra: list[str]) -> list[str]:
+def reference_phases(started: float, ended: float, lines: list[tuple[float, str]]) -> dict:
+    """The reference's phases, from when its lines arrived: the first step's line, the last
+    epoch's summary line."""
+    first_step = next(t for t, line in lines if line.startswith("Train Epoch"))
+    last_epoch = [t for t, line in lines if line.startswith("====> Epoch")][-1]
+    return phases(started, first_step, last_epoch, ended)
+
+
+def runner_phases(started: float, ended: float, run_dir: Path) -> dict:
+    """The runner's phases, from what it recorded: its start-up, when training ended."""
+    records = read_metrics(run_dir / "metrics.jsonl")
+    startup = next(r["perf/startup_s"] for r in records if "perf/startup_s" in r)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    return phases(started, started + startup, summary["training_ended_at"], ended)
+
+
+def phases(started: float, first_step: float, trained: float, ended: float) -> dict:
+    return {
+        "seconds": ended - started,
+        "startup_s": first_step - started,
+        "train_s": trained - first_step,
+        "wind_down_s": ended - trained,
+    }
+
+
+def runner_command(epochs: int, set_name: str, data_root: Path, run_dir: Path,
+                   extra: list[str]) -> list[str]:  # fmt: skip
     return [
-        sys.executable, "-m", "runner", "model=vae", "data=mnist", f"data.root={data_root}",
-        f"data.batch_size={BATCH_SIZE}", f"trainer.epochs={epochs}", "device=cpu", "logger=none",
-        f"hydra.run.dir={run_dir}", *extra,
+        sys.executable, "-u", "-m", "runner", "model=vae", "data=mnist",
+        f"data.root={data_root}", f"data.val_size={VALIDATION[set_name]}",
+        f"data.batch_size={BATCH_SIZE}", f"trainer.epochs={epochs}", "device=cpu",
+        "logger=none", f"hydra.run.dir={run_dir}", *extra,
     ]  # fmt: skip
 
 
-def training_speed(run_dir: Path) -> float:
-    """The median training throughput a run logged, its first window (warm-up) left out."""
-    records = read_metrics(run_dir / "metrics.jsonl")
-    windows = [r["perf/samples_per_s"] for r in records if "perf/samples_per_s" in r]
-    return statistics.median(windows[1:] or windows)
+def import_torch_seconds(cwd: Path) -> float:
+    started, ended, _ = run_timed([sys.executable, "-c", "import torch"], cwd)
+    return ended - started
 
 
-def run_details(run_dir: Path) -> dict[str, float]:
-    """A runner run's training samples and its wait for the first step, as it recorded them."""
-    records = read_metrics(run_dir / "metrics.jsonl")
-    steps = json.loads((run_dir / "summary.json").read_text())["steps"]
-    startup = next(r["perf/startup_s"] for r in records if "perf/startup_s" in r)
-    return {"train_samples": steps * BATCH_SIZE, "startup_s": startup}
+def measure_set(set_name: str, args: argparse.Namespace, scratch: Path) -> dict:
+    """Both programs on one set, alternating, --repeats times; medians of each phase."""
+    data_root = scratch / set_name / "data"  # main.py reads ../data from its own directory
+    write_mnist_files(data_root, *SETS[set_name])
+    workdir = scratch / set_name / "reference"
+    (workdir / "results").mkdir(parents=True)
+    shutil.copy(args.reference, workdir / "main.py")
+    reference = [sys.executable, "-u", "main.py", "--epochs", str(args.epochs), "--no-accel"]
+    measured: dict[str, list[dict]] = {name: [] for name in [REFERENCE, *RUNNERS]}
+    torch_floor = []
+    for repeat in range(args.repeats):
+        torch_floor.append(import_torch_seconds(workdir))
+        measured[REFERENCE].append(reference_phases(*run_timed(reference, workdir)))
+        for name, extra in RUNNERS.items():
+            run_dir = scratch / set_name / f"{name}-{repeat}"
+            command = runner_command(args.epochs, set_name, data_root, run_dir, extra)
+            started, ended, _ = run_timed(command, REPO)
+            measured[name].append(runner_phases(started, ended, run_dir))
+    medians = {name: {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+               for name, runs in measured.items()}  # fmt: skip
+    for entry in medians.values():
+        entry["ratio"] = medians[REFERENCE]["seconds"] / entry["seconds"]
+    floor = statistics.median(torch_floor)
+    runner = medians["runner"]
+    return {
+        "train_images": SETS[set_name][0], "test_images": SETS[set_name][1],
+        "import_torch_s": floor,
+        "startup_over_import_torch_s": runner["startup_s"] - floor,
+        "programs": medians,
+    }  # fmt: skip
+
+
+def print_set(set_name: str, found: dict) -> None:
+    print(f"\n{set_name}: {found['train_images']:,} training and {found['test_images']:,} test "
+          f"images; import torch {found['import_torch_s']:.2f} s")  # fmt: skip
+    print("| program | end to end | start-up | training | wind-down | reference / this |")
+    print("|---|---|---|---|---|---|")
+    for name, entry in found["programs"].items():
+        cells = [f"{entry[key]:.2f} s" for key in ("seconds", *PHASES)]
+        print(f"| {LABELS[name]} | {' | '.join(cells)} | {entry['ratio']:.2f}× |")
 
 
 def main() -> None:
@@ -110,85 +184,27 @@ def main() -> None:
     parser.add_argument("--reference", type=Path, required=True, help="examples/vae/main.py")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--sets", default="small,full", help="small, full")
     parser.add_argument("--out", type=Path, default=record.RESULTS, help="results folder")
     args = parser.parse_args()
     if not args.reference.is_file():
         parser.error(f"--reference: no file {args.reference}")
-
-    with tempfile.TemporaryDirectory() as scratch_name:
-        scratch = Path(scratch_name)
-        data_root = scratch / "data"  # main.py reads ../data from its own directory
-        write_mnist_files(data_root)
-        workdir = scratch / "reference"
-        (workdir / "results").mkdir(parents=True)
-        shutil.copy(args.reference, workdir / "main.py")
-        reference = [sys.executable, "main.py", "--epochs", str(args.epochs), "--no-accel"]
-        times, speeds, details = alternate(reference, workdir, args, scratch)
-
-    print_results(times, speeds, args.epochs, args.repeats)
+    chosen = args.sets.split(",")
+    if not set(chosen) <= set(SETS):
+        parser.error(f"--sets: choose from {', '.join(SETS)}")
+    with tempfile.TemporaryDirectory() as scratch:
+        sets = {name: measure_set(name, args, Path(scratch)) for name in chosen}
+    for name, found in sets.items():
+        print_set(name, found)
     record.write(
         "bench_vae_reference",
         {"epochs": args.epochs, "repeats": args.repeats, "batch_size": BATCH_SIZE,
-         "programs": programs(times, speeds, details)},
-        command=shlex.join(["python", "bench/bench_vae_reference.py", *sys.argv[1:]]),
+         "labels": LABELS, "sets": sets},
         measures="Seconds from process start to exit of pytorch/examples' vae/main.py and of "
-        "the runner's VAE on the same IDX files, alternating, with the runner's training speed.",
+        "the runner's VAE on the same IDX files, alternating, split into start-up, training and "
+        "wind-down, beside import torch.",
         out=args.out,
     )  # fmt: skip
-
-
-def alternate(
-    reference: list[str], workdir: Path, args: argparse.Namespace, scratch: Path
-) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, list[dict[str, float]]]]:
-    """The reference and each runner variant in turn, --repeats times: their seconds, and
-    the runner's training speed and run details."""
-    data_root = scratch / "data"
-    times: dict[str, list[float]] = {REFERENCE: []}
-    times |= {name: [] for name in RUNNER_VARIANTS}
-    speeds: dict[str, list[float]] = {name: [] for name in RUNNER_VARIANTS}
-    details: dict[str, list[dict[str, float]]] = {name: [] for name in RUNNER_VARIANTS}
-    for repeat in range(args.repeats):
-        times[REFERENCE].append(timed(reference, workdir))
-        for variant, (name, extra) in enumerate(RUNNER_VARIANTS.items()):
-            run_dir = scratch / f"run-{variant}-{repeat}"
-            times[name].append(timed(runner_command(args.epochs, data_root, run_dir, extra), REPO))
-            speeds[name].append(training_speed(run_dir))
-            details[name].append(run_details(run_dir))
-    return times, speeds, details
-
-
-def programs(
-    times: dict[str, list[float]],
-    speeds: dict[str, list[float]],
-    details: dict[str, list[dict[str, float]]],
-) -> dict[str, dict[str, float]]:
-    """The results file's entry per program: medians over the repeats, and for the runner its
-    training samples, their seconds at the median speed, and its wait for the first step."""
-    reference_time = statistics.median(times[REFERENCE])
-    found = {}
-    for name, values in times.items():
-        seconds = statistics.median(values)
-        found[KEYS[name]] = entry = {"seconds": seconds, "ratio": reference_time / seconds}
-        if name in speeds:
-            speed = statistics.median(speeds[name])
-            samples = details[name][0]["train_samples"]
-            startup = statistics.median(d["startup_s"] for d in details[name])
-            entry |= {"samples_per_s": speed, "train_samples": samples,
-                      "train_s": samples / speed, "startup_s": startup}  # fmt: skip
-    return found
-
-
-def print_results(
-    times: dict[str, list[float]], speeds: dict[str, list[float]], epochs: int, repeats: int
-) -> None:
-    reference_time = statistics.median(times[REFERENCE])
-    print(f"{os.cpu_count()} cores, {epochs} epochs at batch 128, median of {repeats}\n")
-    print("| program | end to end | reference / this | training samples/s |")
-    print("|---|---|---|---|")
-    for name, values in times.items():
-        seconds = statistics.median(values)
-        speed = f"{statistics.median(speeds[name]):,.0f}" if name in speeds else "—"
-        print(f"| {name} | {seconds:.1f} s | {reference_time / seconds:.2f}× | {speed} |")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ pages read the files through ``docs/macros.py``; no measured number is typed by 
 import json
 import os
 import platform
+import shlex
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -45,12 +47,25 @@ def commit() -> str:
     return found.stdout.strip() or "unknown"
 
 
+def invoking_command() -> str:
+    """The command that ran this script, as typed from the repository's root."""
+    script = Path(sys.argv[0]).resolve()
+    shown = script.relative_to(REPO) if script.is_relative_to(REPO) else script
+    return shlex.join(["python", str(shown), *sys.argv[1:]])
+
+
 def write(
-    name: str, measured: dict[str, Any], *, command: str, measures: str, out: Path = RESULTS
+    name: str,
+    measured: dict[str, Any],
+    *,
+    measures: str,
+    command: str | None = None,
+    out: Path = RESULTS,
 ) -> Path:
-    """``<out>/<name>.json``: the measured values with their provenance, written atomically."""
+    """``<out>/<name>.json``: the measured values with their provenance, written atomically;
+    ``command`` is the one that ran the script unless said otherwise (``make results``)."""
     record = {
-        "command": command,
+        "command": command or invoking_command(),
         "measures": measures,
         "date": time.strftime("%Y-%m-%d"),
         "commit": commit(),

@@ -93,7 +93,7 @@ def write_reproduction(scratch: Path, out: Path, budget: str) -> None:
 
 
 VIEWED_SWEEPS = {
-    "sweep": ["model=logreg", "optim.lr=0.1,0.01", "seed=0,1"],
+    "sweep": ["model=stn", "optim.lr=0.1,0.01", "seed=0,1"],
     "search": ["search=logreg", "hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=1"],
 }
 

@@ -13,8 +13,8 @@ from runner.platform.signals import (
 stop_on_sigterm()
 try:
     with interrupts_deferred():
-        from runner.train import main
+        from runner.train import command
 except KeyboardInterrupt:  # before anything ran: nothing to record or resume
     tell_interrupted("interrupted while starting; nothing was run")
     sys.exit(INTERRUPTED_EXIT_CODE)
-main()
+command()

@@ -19,7 +19,7 @@ from runner.cli.job import run_job
 from runner.platform.signals import INTERRUPTED_EXIT_CODE, stop_on_sigterm, tell_interrupted
 from runner.platform.startup import mark_job_start
 
-__all__ = ["CONF_DIR", "main", "run"]  # noqa: F822 (run: see __getattr__)
+__all__ = ["CONF_DIR", "command", "main", "run"]  # noqa: F822 (run: see __getattr__)
 
 prepare_hydra()  # before any config is composed
 
@@ -48,3 +48,15 @@ def main() -> None:
     except KeyboardInterrupt:  # a sweep stopped by Ctrl-C (its job has said how to continue),
         tell_interrupted("interrupted before the run began")  # or a run before it began
         raise SystemExit(INTERRUPTED_EXIT_CODE) from None
+
+
+def command() -> None:
+    """The process's entry (``python -m runner``, ``runner``): :func:`main`, then the exit
+    without the interpreter's teardown (:func:`runner.platform.process_exit.leave`)."""
+    from runner.platform.process_exit import leave
+
+    try:
+        main()
+    except SystemExit as stop:
+        leave(stop.code)
+    leave(0)

@@ -230,3 +230,51 @@ def test_help_shows_the_config_of_the_overrides_given():
     assert refused.returncode == 2 and refused.stderr.startswith(
         "error: model=stm is not an option"
     )
+
+
+def imported_modules(importtime_output: str) -> set[str]:
+    return {line.rsplit("|", 1)[-1].strip() for line in importtime_output.splitlines()}
+
+
+def test_a_run_on_idx_files_imports_only_what_it_uses(tmp_path):
+    """No torchvision (the files are read as they are), no torch._dynamo (nothing compiles),
+    no W&B with logger=none, no Optuna or submitit outside their sweeps."""
+    from tests.data.test_data import write_idx
+
+    generator = torch.Generator().manual_seed(0)
+    for split, count in (("train", 300), ("t10k", 100)):
+        images = torch.randint(0, 256, (count, 28, 28), generator=generator, dtype=torch.uint8)
+        write_idx(tmp_path / "MNIST" / "raw" / f"{split}-images-idx3-ubyte", images)
+        labels = torch.randint(0, 10, (count,), generator=generator, dtype=torch.uint8)
+        write_idx(tmp_path / "MNIST" / "raw" / f"{split}-labels-idx1-ubyte", labels)
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "runner", "model=vae", "data=mnist",
+         f"data.root={tmp_path}", "data.val_size=50", "trainer.max_steps=3", "logger=none",
+         "device=cpu", f"hydra.run.dir={tmp_path / 'run'}"],
+        capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    imported = imported_modules(result.stderr)
+    assert {"torch", "experiments.base"} <= imported
+    unused = {"torchvision", "torchvision.datasets", "torch._dynamo", "wandb", "optuna", "submitit"}
+    assert imported & unused == set()
+
+
+def test_a_compiled_run_gets_torchs_compiler_marks_back():
+    """Optimizers skip torch._disable_dynamo's import while nothing compiles, and go through
+    it again once a run compiles (in a fresh interpreter: torch._dynamo not yet loaded)."""
+    script = """
+import sys, torch
+from runner.platform.dynamo import dynamo_marked_methods, use_dynamo
+assert {m.__name__ for m in dynamo_marked_methods()} >= {"zero_grad", "add_param_group"}
+use_dynamo(compiling=False)
+optimizer = torch.optim.SGD([torch.nn.Parameter(torch.ones(2))], lr=0.1)
+optimizer.zero_grad(); optimizer.state_dict()
+assert "torch._dynamo" not in sys.modules
+use_dynamo(compiling=True)
+torch.optim.SGD([torch.nn.Parameter(torch.ones(2))], lr=0.1).zero_grad()
+assert "torch._dynamo" in sys.modules
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]

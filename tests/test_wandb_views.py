@@ -67,7 +67,7 @@ def seeded_sweep(tmp_path_factory, data_root):
               "WANDB_CACHE_DIR": str(private / "wandb-cache"),
               "WANDB_CONFIG_DIR": str(private / "wandb-config")}  # fmt: skip
     result = subprocess.run(
-        [sys.executable, "-m", "runner", "-m", "model=logreg", "optim.lr=0.1,0.01", "seed=0,1",
+        [sys.executable, "-m", "runner", "-m", "model=stn", "optim.lr=0.1,0.01", "seed=0,1",
          "trainer.max_steps=6", "data.subset=500", f"data.root={data_root}",
          "device=cpu", "logger.mode=offline", f"hydra.sweep.dir={sweep_dir}"],
         capture_output=True, text=True, cwd=REPO, env=cli_environment(**places), timeout=600,
@@ -124,7 +124,7 @@ def test_the_sweeps_report_run_says_what_it_is(seeded_sweep):
     assert report.notes.startswith("python -m runner -m ") and "seed=0,1" in report.notes
     job = read_finished_run(sweep_dir / "0")
     assert (job.job_type, job.group) == ("train", str(sweep_dir))
-    assert {"paper:adam", "model:logreg"} <= set(job.tags)
+    assert {"paper:stn", "model:stn"} <= set(job.tags)
     assert job.declared("val/acc")["summary"] == {"max": True}
 
 

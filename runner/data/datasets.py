@@ -1,7 +1,8 @@
 """The datasets a run can train on, each returned as a training and a test :class:`ImageSet`.
 
 ``digits`` is generated here from a seed, so the default job needs no network; the
-torchvision datasets are read from ``root`` (and downloaded there when allowed and online).
+MNIST-format datasets are read from their IDX files under ``root`` (and downloaded there by
+torchvision when allowed and online).
 """
 
 import pickle
@@ -11,7 +12,7 @@ import torch
 from torch import Tensor
 
 from runner.data.digits import IMAGE_SIZE, generate_digits
-from runner.data.idx import check_idx_files
+from runner.data.idx import SPLIT_PREFIXES, all_present, check_idx_files, read_split
 from runner.data.loader import ImageSet
 from runner.platform.console import console
 from runner.platform.errors import ConfigError, first_line
@@ -83,18 +84,28 @@ def read_digits_cache(path: Path, train_size: int, test_size: int) -> dict[str, 
 
 
 def torchvision_images(name: str, root: str, download: bool) -> tuple[ImageSet, ImageSet]:
-    """MNIST or FashionMNIST through torchvision, read once into tensors.
+    """MNIST or FashionMNIST, read once into tensors: from their IDX files when all four
+    are in ``root/<name>/raw``, else through torchvision, which downloads them when allowed.
 
     Offline and absent, the error says where the files go instead of a download traceback.
     """
-    import torchvision.datasets
-
     if name not in TORCHVISION_DATASETS:
         raise ConfigError(
             f"data.dataset.name must be one of {', '.join(TORCHVISION_DATASETS)}; got {name!r}"
         )
+    raw = Path(root) / name / "raw"
+    check_idx_files(raw)
+    if all_present(raw):
+        splits = [ImageSet(*read_split(raw, prefix)) for prefix in SPLIT_PREFIXES]
+        return splits[0], splits[1]
+    return downloaded(name, root, download)
+
+
+def downloaded(name: str, root: str, download: bool) -> tuple[ImageSet, ImageSet]:
+    """The dataset through torchvision, which fetches the missing files when ``download``."""
+    import torchvision.datasets
+
     dataset_class = getattr(torchvision.datasets, name)
-    check_idx_files(Path(root) / name / "raw")
     splits = []
     for train in (True, False):
         try:

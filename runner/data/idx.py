@@ -1,13 +1,21 @@
-"""The IDX files of MNIST and FashionMNIST, checked before torchvision reads them.
+"""The IDX files of MNIST and FashionMNIST: checked, and read into tensors.
 
 torchvision trusts the files in ``raw/``: a damaged one ends in an assertion or a reshape
 error deep inside it. The header says what the file must be (a magic number for its kind,
 then its dimensions), so a file cut short, of another kind, or with labels that do not match
 its images is named here instead, with what to do.
+
+Files that are all there are read here, as torchvision's MNIST reads them (the same bytes,
+the same shapes), without importing torchvision: its datasets package loads
+``torchvision.models`` too, about a second of a short run's start. torchvision is imported
+only to download files that are missing.
 """
 
 import math
 from pathlib import Path
+
+import torch
+from torch import Tensor
 
 from runner.platform.errors import DamagedFile
 
@@ -51,8 +59,7 @@ def check_idx_files(raw: Path) -> None:
     """Check the image and label files of each split in ``raw`` that are there (a missing one
     is torchvision's to report, or to download)."""
     for prefix in SPLIT_PREFIXES:
-        images = raw / f"{prefix}-images-idx3-ubyte"
-        labels = raw / f"{prefix}-labels-idx1-ubyte"
+        images, labels = split_files(raw, prefix)
         if not (images.is_file() and labels.is_file()):
             continue
         image_count = idx_dimensions(images, IMAGES_MAGIC)[0]
@@ -62,3 +69,28 @@ def check_idx_files(raw: Path) -> None:
                 labels, f"has {label_count} labels for the {image_count} images of {images.name}",
                 REMEDY,
             )  # fmt: skip
+
+
+def split_files(raw: Path, prefix: str) -> tuple[Path, Path]:
+    """The image and label files of the split ``prefix`` (``train`` or ``t10k``) in ``raw``."""
+    return raw / f"{prefix}-images-idx3-ubyte", raw / f"{prefix}-labels-idx1-ubyte"
+
+
+def all_present(raw: Path) -> bool:
+    """Whether ``raw`` holds the four files of both splits."""
+    return all(path.is_file() for prefix in SPLIT_PREFIXES for path in split_files(raw, prefix))
+
+
+def read_idx(path: Path, magic: int) -> Tensor:
+    """The unsigned bytes of a checked IDX file, shaped as its header says."""
+    sizes = idx_dimensions(path, magic)
+    offset = 4 + 4 * len(sizes)
+    data = bytearray(path.read_bytes()[offset:])
+    return torch.frombuffer(data, dtype=torch.uint8).reshape(sizes)
+
+
+def read_split(raw: Path, prefix: str) -> tuple[Tensor, Tensor]:
+    """The images (uint8 ``[N, 1, H, W]``) and labels (int64 ``[N]``) of a split whose
+    files :func:`check_idx_files` has checked."""
+    images, labels = split_files(raw, prefix)
+    return read_idx(images, IMAGES_MAGIC).unsqueeze(1), read_idx(labels, LABELS_MAGIC).long()

@@ -40,7 +40,7 @@ def run_curves_figure(series: dict[str, Series], title: str = "") -> "Figure":
     panels: dict[str, list[str]] = {}
     for name in series:
         panels.setdefault(panel_of(name), []).append(name)
-    figure, axes = new_figure(len(panels), title=title)
+    figure, axes = new_figure(len(panels), title=title, fixed_margins=True)
     for ax, (quantity, names) in zip(axes, panels.items(), strict=True):
         for name in names:
             draw_series(ax, series[name], name)

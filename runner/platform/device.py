@@ -3,6 +3,7 @@
 import torch
 
 from runner.platform.errors import ConfigError
+from runner.platform.settings import check_batch_split
 
 DEVICE_TYPES = ("auto", "cpu", "cuda")
 
@@ -33,15 +34,6 @@ def set_determinism(deterministic: bool) -> None:
     torch.backends.mkldnn.deterministic = deterministic
 
 
-def check_precision(precision: str, device: torch.device) -> None:
-    """float16 needs a GPU: on the CPU it is slow and, without a gradient scaler, unsound."""
-    if precision == "16" and device.type != "cuda":
-        raise ConfigError(
-            "trainer.precision=16 needs a CUDA GPU (float16 with a gradient scaler); "
-            "on the CPU use trainer.precision=bf16 or 32"
-        )
-
-
 def check_processes(count: int, batch_size: int, device: torch.device) -> None:
     """``device.processes``: each needs a GPU of its own on CUDA, and an equal share of
     every batch."""
@@ -50,8 +42,4 @@ def check_processes(count: int, batch_size: int, device: torch.device) -> None:
             f"device.processes={count} needs a GPU per process, and this machine has "
             f"{torch.cuda.device_count()}; use at most that many, or device=cpu"
         )
-    if batch_size % count:
-        raise ConfigError(
-            f"data.batch_size={batch_size} does not split into device.processes={count} "
-            "equal shares; choose a batch size that is a multiple of the number of processes"
-        )
+    check_batch_split(count, batch_size)

@@ -30,3 +30,21 @@ class DeviceSettings:
             raise ConfigError(
                 f"device.port must be a port number up to {HIGHEST_PORT}, or null; got {self.port}"
             )
+
+
+def check_precision(precision: str, device_type: str) -> None:
+    """float16 needs a GPU: on the CPU it is slow and, without a gradient scaler, unsound."""
+    if precision == "16" and device_type != "cuda":
+        raise ConfigError(
+            "trainer.precision=16 needs a CUDA GPU (float16 with a gradient scaler); "
+            "on the CPU use trainer.precision=bf16 or 32"
+        )
+
+
+def check_batch_split(processes: int, batch_size: int) -> None:
+    """Each of ``processes`` takes an equal share of every batch."""
+    if batch_size % processes:
+        raise ConfigError(
+            f"data.batch_size={batch_size} does not split into device.processes={processes} "
+            "equal shares; choose a batch size that is a multiple of the number of processes"
+        )

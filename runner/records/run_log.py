@@ -45,6 +45,7 @@ class RunLog:
         self.metrics = metrics
         self.wandb = wandb
         self.latest: dict[str, float] = {}
+        self.training_ended_at: float | None = None  # Unix time the last step's work ended
         logged = run_dir / "metrics.jsonl"
         for record in read_metrics(logged) if logged.exists() else []:  # before a resume
             self.latest.update({k: v for k, v in record.items() if k not in ("step", "epoch")})
@@ -98,27 +99,11 @@ class RunLog:
             save_line_plots(plots, self.figures_dir)
 
     def draw_figures(self, title: str, step: int) -> dict[str, Path]:
-        """Draw ``figures/curves.png`` from ``metrics.jsonl`` and the line plots as PNG files,
-        and send them to W&B. A figure that cannot be drawn is a warning, not a failure."""
+        """Draw the run's figures from its files (:func:`draw_run_figures`) and send them to
+        W&B."""
         if not self.writes:
             return {}
-        from runner.figures.canvas import draw_safely
-        from runner.figures.curves import draw_run_curves
-        from runner.records.line_plots import draw_run_line_plots
-
-        paths: dict[str, Path] = {}
-
-        def curves() -> None:
-            series = read_series(self.metrics.path)
-            drawn = draw_run_curves(series, self.figures_dir / f"{CURVES}.png", title)
-            if drawn is not None:
-                paths[CURVES] = drawn
-
-        def line_plots() -> None:
-            paths.update({path.stem: path for path in draw_run_line_plots(self.figures_dir)})
-
-        draw_safely(f"{self.figures_dir / CURVES}.png", curves)
-        draw_safely(f"the line plots in {self.figures_dir}", line_plots)
+        paths = draw_run_figures(self.run_dir, title)
         if paths and self.wandb is not None:
             self.wandb.log_images(paths, step=step)
         return paths
@@ -141,3 +126,28 @@ class RunLog:
                     raise  # a failed run's own error (a full disk, most likely) is reported
         if self.wandb is not None:
             self.wandb.finish(failed=failed)
+
+
+def draw_run_figures(run_dir: Path, title: str) -> dict[str, Path]:
+    """Draw ``figures/curves.png`` from a run's ``metrics.jsonl`` and its line plots as PNG
+    files; the figures drawn, by name. A figure that cannot be drawn is a warning, not a
+    failure."""
+    from runner.figures.canvas import draw_safely
+    from runner.figures.curves import draw_run_curves
+    from runner.records.line_plots import draw_run_line_plots
+
+    figures_dir = run_dir / "figures"
+    paths: dict[str, Path] = {}
+
+    def curves() -> None:
+        series = read_series(run_dir / "metrics.jsonl")
+        drawn = draw_run_curves(series, figures_dir / f"{CURVES}.png", title)
+        if drawn is not None:
+            paths[CURVES] = drawn
+
+    def line_plots() -> None:
+        paths.update({path.stem: path for path in draw_run_line_plots(figures_dir)})
+
+    draw_safely(f"{figures_dir / CURVES}.png", curves)
+    draw_safely(f"the line plots in {figures_dir}", line_plots)
+    return paths

@@ -1,9 +1,11 @@
 """Executing a prepared run: train, test, and close it however it ends, with a
 ``summary.json`` that says how, its figures, and its W&B run finished."""
 
+import time
 from pathlib import Path
 from typing import Any
 
+from runner.figures.canvas import load_matplotlib_in_background
 from runner.platform.console import Display, console
 from runner.platform.errors import describe_error, unwritable_place
 from runner.platform.signals import interrupts_deferred
@@ -53,8 +55,11 @@ def train_and_test(run: PreparedRun, log: RunLog) -> tuple[str, float]:
     training, state = run.training, run.state
     with profiled(run.settings.trainer.profile and run.processes.main, run.run_dir / "profile"):
         stop_reason = fit(training, log, state)
+    log.training_ended_at = time.time()  # the wind-down starts: test, figures, summary
     if stop_reason == "pruned":  # the search has judged it: testing it would be time lost
         return stop_reason, log.final_metrics().get(training.objective.metric, float("nan"))
+    if run.processes.main and run.settings.draws_figures:
+        load_matplotlib_in_background()  # for the figures drawn after the test
     test_metrics = evaluate(training.experiment, training.loaders.test, "test", training.plan.seed)
     log.log(test_metrics, step=state.step, epoch=state.epoch)
     return stop_reason, training.objective.value_in(log.final_metrics())
@@ -124,6 +129,7 @@ def record_ending(run: PreparedRun, log: RunLog, ending: dict[str, Any], failed:
             run.run_dir / "summary.json", status=status, run_dir=str(run.run_dir),
             device=str(run.device), seed=run.settings.seed, **ending,
             metrics=log.final_metrics(), steps=run.state.step, wall_time_s=wall_time,
+            training_ended_at=log.training_ended_at,
         )  # fmt: skip
     except OSError as error:
         if not failed or unwritable_place(error) is None:
@@ -157,8 +163,9 @@ def mirror_ending(
 
 
 def draw_figures(run: PreparedRun, log: RunLog) -> None:
-    """The run's curves and line plots, drawn from its files (by rank 0)."""
-    if run.processes.main:
+    """The run's curves and line plots, drawn from its files (by rank 0), unless whoever
+    runs it draws them (a sweep, at its end)."""
+    if run.processes.main and run.settings.draws_figures:
         log.draw_figures(figure_title(run.settings.config), step=run.state.step)
 
 

@@ -7,6 +7,7 @@ A run of several processes is this same run in each of them
 (:mod:`runner.run.processes`), each then runs here, and rank 0 alone writes.
 """
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +23,21 @@ from runner.run.processes import launch_processes
 from runner.run.settings import RunSettings, settings_of
 
 
-def run(cfg: DictConfig, run_dir: Path, trial: SearchTrial | None = None) -> float:
+def run(
+    cfg: DictConfig, run_dir: Path, trial: SearchTrial | None = None, draw_figures: bool = True
+) -> float:
     """Train and evaluate the configured experiment in ``run_dir``; return the objective.
 
     First the run is prepared (settings checked, checkpoint found and checked, data, model
     and optimizers built and restored), writing nothing: a :class:`ConfigError` for an
     unusable setting leaves no trace. Then it is executed. ``trial``: the Optuna trial the
-    run is, when a search started it.
+    run is, when a search started it. ``draw_figures=False`` leaves the curves drawn from its
+    files (``curves.png``, the line plots) to whoever runs it: a sweep draws its jobs' at its end.
 
     With ``device.processes`` > 1, outside a process group, this launches the processes,
     each of which runs this function, and returns rank 0's objective.
     """
-    settings = settings_of(cfg)
+    settings = dataclasses.replace(settings_of(cfg), draws_figures=draw_figures)
     processes = current_processes()
     if processes.several:  # a rank: the process that started the ranks holds the lock
         return run_in_this_process(settings, run_dir, processes, trial)

@@ -13,9 +13,11 @@ import torch
 from runner.data.loader import Loaders
 from runner.data.pipeline import build_loaders
 from runner.platform.console import console
-from runner.platform.device import check_precision, resolve_device, set_determinism
+from runner.platform.device import resolve_device, set_determinism
 from runner.platform.distributed import Processes, seed_this_rank
+from runner.platform.dynamo import use_dynamo
 from runner.platform.errors import ConfigError
+from runner.platform.settings import check_precision
 from runner.run.build import (
     build,
     build_dataset,
@@ -86,7 +88,7 @@ def prepare(
 def run_device(settings: RunSettings, processes: Processes) -> torch.device:
     """The device this process trains on: each GPU rank of several on its own GPU."""
     device = resolve_device(settings.device.type)
-    check_precision(settings.trainer.precision, device)
+    check_precision(settings.trainer.precision, device.type)
     if processes.several and device.type == "cuda":
         device = torch.device("cuda", processes.local_rank)
     return device
@@ -142,6 +144,7 @@ def build_training(
     chosen = settings.choices
     experiment = build(cfg.model, "model", chosen.get("model")).to(place.device)
     experiment.see_training_images(loaders.train.data.images)
+    use_dynamo(compiling=trainer.compile)
     make_optimizer = build_optimizer_factory(cfg.optim, chosen.get("optim"))
     optimizers = experiment.configure_optimizers(make_optimizer)
     optimisation_steps = plan.total_steps(len(loaders.train)) // trainer.accumulate  # >= 1

@@ -44,11 +44,21 @@ class RunSettings:
     choices: dict[str, str]
     config: dict[str, Any]
     cfg: DictConfig
+    draws_figures: bool = True  # False: a sweep's job, whose figures the sweep draws at its end
 
 
 def settings_of(cfg: DictConfig) -> RunSettings:
     """The run's settings; :class:`ConfigError` names the first setting that is not usable."""
     config = resolved(cfg)
+    settings = settings_from(config, cfg)
+    config["trainer"]["precision"] = settings.trainer.precision  # recorded as the run reads it
+    return settings
+
+
+def settings_from(config: dict[str, Any], cfg: Any = None) -> RunSettings:
+    """The settings of a resolved ``config`` (``cfg``: the composed config it came from, if
+    any), checked; it is not changed. A sweep checks its jobs' values with this before any
+    job runs."""
     check_int("seed", value_of(config, "seed"), minimum=0)
     check_bool("resume", value_of(config, "resume"))
     objective = value_of(config, "objective")
@@ -66,7 +76,6 @@ def settings_of(cfg: DictConfig) -> RunSettings:
         cfg=cfg,
     )  # fmt: skip
     check_number("optim.lr", value_of(value_of(config, "optim"), "lr", "optim."), positive=True)
-    config["trainer"]["precision"] = settings.trainer.precision  # recorded as the run reads it
     return settings
 
 

@@ -45,10 +45,15 @@ class SweepView:
 
 
 def plan_view(
-    jobs: Sequence[JobOutcome], logger: dict[str, Any], sweep_dir: Path, search: bool
+    jobs: Sequence[JobOutcome],
+    logger: dict[str, Any],
+    sweep_dir: Path,
+    search: bool,
+    jobs_drew_curves: bool = False,
 ) -> SweepView:
     """The view of the sweep in ``sweep_dir`` whose ``jobs`` ran with the ``logger`` section;
-    ``search``: the sweep is an Optuna search."""
+    ``search``: the sweep is an Optuna search; ``jobs_drew_curves``: each job drew (and
+    logged) its curves and line plots itself, rather than the sweep after it."""
     objective, mode = main_objective(jobs)
     keys = swept_keys(jobs)
     logged = logged_metrics(jobs)
@@ -64,7 +69,7 @@ def plan_view(
         search=search,
         plotted=tuple(name for name in logged if not measured_once(name)),
         once=tuple(name for name in logged if measured_once(name)),
-        figures=figure_names(jobs),
+        figures=figure_names(jobs, jobs_drew_curves),
     )
 
 
@@ -102,10 +107,16 @@ def logged_metrics(jobs: Sequence[JobOutcome]) -> tuple[str, ...]:
     return tuple(sorted(names - {"step", "epoch"}))
 
 
-def figure_names(jobs: Sequence[JobOutcome]) -> tuple[str, ...]:
-    """The figures the jobs logged (``figures/<name>``), read from the first job that drew any."""
+def figure_names(jobs: Sequence[JobOutcome], with_curves: bool) -> tuple[str, ...]:
+    """The figures the jobs logged (``figures/<name>``), read from the first job that drew
+    any: those the experiment drew at its validations, and ``with_curves``, the curves and
+    line plots drawn from the run's files (a line plot keeps its data beside it as JSON)."""
     for job in jobs:
-        drawn = sorted((job.run_dir / "figures").glob("*.png"))
+        folder = job.run_dir / "figures"
+        drawn = sorted(
+            path for path in folder.glob("*.png")
+            if with_curves or (path.stem != "curves" and not path.with_suffix(".json").exists())
+        )  # fmt: skip
         if drawn:
             return tuple(f"{FIGURES}{path.stem}" for path in drawn)
     return ()

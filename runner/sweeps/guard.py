@@ -25,6 +25,7 @@ from runner.platform.files import check_archive, read_json
 from runner.records.lock import DirectoryLock
 from runner.records.metrics import read_metrics
 from runner.search import OPTUNA_SWEEPER
+from runner.sweeps.outcomes import read_yaml
 
 JOB_REMEDY = "delete that job's directory to run the job afresh, or resume the sweep elsewhere"
 
@@ -37,7 +38,7 @@ def check_sweep_files(sweep_dir: Path) -> None:
             path = hydra_dir / name
             try:
                 if path.exists():
-                    OmegaConf.load(path)
+                    read_yaml(path)
             except Exception as error:  # the YAML parser's errors, or a file of another kind
                 problem = f"cannot be read as YAML ({first_line(error)})"
                 raise DamagedFile(path, problem, JOB_REMEDY) from None

@@ -52,6 +52,9 @@ class SweepJob:
         return " ".join(self.overrides) or f"job {self.number}"
 
 
+JOB_LINE_WIDTH = 100
+
+
 def name_in_wandb(cfg: DictConfig, job: SweepJob) -> None:
     """Make the job its own W&B run: grouped by the sweep, named and tagged by its overrides.
 
@@ -136,8 +139,8 @@ def run_sweep_job(cfg: DictConfig, run_dir: Path, job: SweepJob) -> float | None
 
 
 def show_end(job: SweepJob, summary: dict[str, Any]) -> None:
-    """One line as the job ends (the launcher has said as it started): its status, its
-    objective and its time."""
+    """One line as the job ends: its status, objective, time and overrides, in
+    :data:`JOB_LINE_WIDTH` columns at most."""
     objective = summary.get("objective") or {}
     value, wall_time = as_number(objective.get("value")), as_number(summary.get("wall_time_s"))
     details = []
@@ -146,7 +149,12 @@ def show_end(job: SweepJob, summary: dict[str, Any]) -> None:
     if wall_time is not None:
         details.append(f"{wall_time:.1f} s")
     line = f"job {job.number} {summary.get('status', 'unfinished')}: {', '.join(details)}"
-    console.print(line.rstrip(": "), markup=False, highlight=False)
+    line = f"{line.rstrip(': ')} · {job.label}"
+    console.print(shortened(line, JOB_LINE_WIDTH), markup=False, highlight=False)
+
+
+def shortened(line: str, width: int) -> str:
+    return line if len(line) <= width else line[: width - 1] + "…"
 
 
 def run_recording_failure(
@@ -156,7 +164,7 @@ def run_recording_failure(
 
     try:
         check_sweep_settings(cfg)
-        return run(cfg, run_dir, trial)
+        return run(cfg, run_dir, trial, draw_figures=cfg.sweep.job_figures == "job")
     except Stopped:  # on a cluster's signal, to be requeued: the launcher says so
         raise
     except KeyboardInterrupt:

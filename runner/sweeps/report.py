@@ -25,6 +25,7 @@ from runner.platform.errors import unwritable_place
 from runner.platform.files import write_json_atomically, write_text_atomically
 from runner.sweeps.cross_table import CrossTable
 from runner.sweeps.figures import FigureSpec, draw_sweep_figures, figure_specs
+from runner.sweeps.job_figures import draw_job_figures
 from runner.sweeps.labels import shared_overrides, varies_seed
 from runner.sweeps.outcomes import (
     JobOutcome,
@@ -45,12 +46,37 @@ SWEEP_FAILED_EXIT_CODE = 1
 ENDED_WELL = ("completed", "pruned", "requeued")
 STATUS_STYLE = {"completed": "{}", "pruned": "[yellow]{}[/yellow]", "requeued": "[dim]{}[/dim]"}
 BEST_STYLE = "bold green"
+SHOWN_BEST, SHOWN_WORST = 10, 5  # the rows of a large sweep's tables
+REPORT_WIDTH = 100  # columns at most, whatever the terminal's width
 
 
-def jobs_table(jobs: Sequence[JobOutcome], width: int) -> FittedTable:
-    """Every job, best first (as :func:`best_first` orders them), fitted to ``width``."""
-    shared = common_overrides(jobs)
-    metric, mode = main_objective(jobs)
+def best_and_worst(rows: Sequence[Any]) -> tuple[list[Any], int]:
+    """The rows a table shows of ``rows`` (best first): all, or the :data:`SHOWN_BEST` best
+    and the :data:`SHOWN_WORST` worst; and how many it leaves out."""
+    if len(rows) <= SHOWN_BEST + SHOWN_WORST:
+        return list(rows), 0
+    return [*rows[:SHOWN_BEST], *rows[-SHOWN_WORST:]], len(rows) - SHOWN_BEST - SHOWN_WORST
+
+
+def left_out_caption(left_out: int) -> str | None:
+    if not left_out:
+        return None
+    return (f"the {SHOWN_BEST} best and the {SHOWN_WORST} worst; the other {left_out} are in "
+            "sweep_summary.csv")  # fmt: skip
+
+
+def status_counts(jobs: Sequence[JobOutcome]) -> str:
+    return ", ".join(
+        f"{count} {status}" for status, count in Counter(j.status for j in jobs).items()
+    )
+
+
+def jobs_table(all_jobs: Sequence[JobOutcome], width: int) -> FittedTable:
+    """The jobs, best first (as :func:`best_first` orders them), fitted to ``width``: all of
+    them, or the best and the worst of a large sweep."""
+    jobs, left_out = best_and_worst(all_jobs)
+    shared = common_overrides(all_jobs)
+    metric, mode = main_objective(all_jobs)
     columns = [
         Column("job", [str(job.number) for job in jobs], "right"),
         *override_columns([job.overrides for job in jobs], shared),
@@ -65,8 +91,10 @@ def jobs_table(jobs: Sequence[JobOutcome], width: int) -> FittedTable:
         Column("time", [time_taken(job.wall_time_s) for job in jobs], "right"),
     ]
     styles = [BEST_STYLE if i == 0 and job.status == "completed" else None for i, job in enumerate(jobs)]  # fmt: skip
-    title = f"sweep: {len(jobs)} jobs, best first" + (f" by {metric} ({mode})" if metric else "")
-    caption = f"every job: {' '.join(shared)}" if shared else None
+    title = f"sweep: {len(all_jobs)} jobs ({status_counts(all_jobs)}), best first"
+    title += f" by {metric} ({mode})" if metric else ""
+    said = [f"every job: {' '.join(shared)}" if shared else None, left_out_caption(left_out)]
+    caption = "; ".join(line for line in said if line) or None
     return fitted(title, columns, width, caption, styles)
 
 
@@ -75,10 +103,11 @@ def time_taken(seconds: float | None) -> str:
 
 
 def seeds_table(
-    settings: Sequence[Setting], metrics: Sequence[str], objective: str, width: int
+    all_settings: Sequence[Setting], metrics: Sequence[str], objective: str, width: int
 ) -> FittedTable:
     """Each setting's mean ± standard deviation over its seeds, and the 95% interval of the
-    objective's mean, best mean first."""
+    objective's mean, best mean first (the best and the worst of many)."""
+    settings, left_out = best_and_worst(all_settings)
     shared = shared_overrides([setting.overrides for setting in settings])
     columns = [
         *override_columns([setting.overrides for setting in settings], shared),
@@ -92,8 +121,8 @@ def seeds_table(
         ),
     ]  # fmt: skip
     styles = [BEST_STYLE if i == 0 and s.objective else None for i, s in enumerate(settings)]
-    title = f"over seeds: {len(settings)} settings, best mean first"
-    return fitted(title, columns, width, None, styles)
+    title = f"over seeds: {len(all_settings)} settings, best mean first"
+    return fitted(title, columns, width, left_out_caption(left_out), styles)
 
 
 def seeds_count(setting: Setting) -> str:
@@ -269,7 +298,7 @@ def report(config: DictConfig) -> None:
     write_sweep_summary(jobs, sweep_dir, plan.cross_table, settings)
     show_tables(jobs, settings, plan.cross_table)
     figures = draw_sweep_figures(jobs, sweep_dir, plan.specs, plan.cross_table)
-    say_where(sweep_dir, figures)
+    say_where(sweep_dir, figures, draw_job_figures(jobs, sweep_dir))
     mirror_sweep(config, sweep_dir, figures, jobs)
     exit_if_jobs_failed(jobs)
 
@@ -297,19 +326,22 @@ def seed_settings(jobs: Sequence[JobOutcome]) -> list[Setting]:
 def show_tables(
     jobs: Sequence[JobOutcome], settings: Sequence[Setting], cross_table: CrossTable | None
 ) -> None:
-    show_fitted(jobs_table(jobs, console.width))
+    width = min(console.width, REPORT_WIDTH)
+    show_fitted(jobs_table(jobs, width), width)
     if settings:
         metric, _ = main_objective(jobs)
         pooled = key_metrics(jobs)
-        show_fitted(seeds_table(settings, pooled, metric or "objective", console.width))
+        show_fitted(seeds_table(settings, pooled, metric or "objective", width), width)
     if cross_table is not None:
         console.print(cross_table.rich_table(jobs))
 
 
-def say_where(sweep_dir: Path, figures: dict[str, Path]) -> None:
+def say_where(sweep_dir: Path, figures: dict[str, Path], job_figures: str | None) -> None:
     console.print(f"sweep summary: {sweep_dir / 'sweep_summary.csv'} (and .json)", soft_wrap=True)
     if figures:
         console.print(f"sweep figures: {sweep_dir / 'figures'} ({len(figures)})", soft_wrap=True)
+    if job_figures:
+        console.print(job_figures, soft_wrap=True, markup=False, highlight=False)
 
 
 def exit_if_jobs_failed(jobs: Sequence[JobOutcome]) -> None:
@@ -331,7 +363,7 @@ def exit_if_jobs_failed(jobs: Sequence[JobOutcome]) -> None:
     raise SystemExit(SWEEP_FAILED_EXIT_CODE)
 
 
-def show_fitted(fitted_table: FittedTable) -> None:
-    console.print(fitted_table.table)
-    for line in fitted_table.lines_below(console.width):
+def show_fitted(fitted_table: FittedTable, width: int) -> None:
+    console.print(fitted_table.table, width=width)
+    for line in fitted_table.lines_below(width):
         console.print(line, markup=False, highlight=False)

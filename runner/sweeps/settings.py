@@ -5,11 +5,12 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from runner.platform.checks import check_int
+from runner.platform.checks import check_choice, check_int
 from runner.platform.errors import ConfigError
 from runner.sweeps.figures import figure_specs
 
 MISSING = object()
+JOB_FIGURES = ("end", "job")  # the choices of sweep.job_figures
 
 
 def check_sweep_settings(cfg: DictConfig) -> None:
@@ -22,6 +23,7 @@ def check_sweep_settings(cfg: DictConfig) -> None:
             f"sweep.figures must be a mapping of figure names to figures; got {entries!r}"
         )
     figure_specs(entries)
+    check_choice("sweep.job_figures", setting(cfg, "sweep.job_figures"), JOB_FIGURES)
 
 
 def setting(cfg: DictConfig, key: str) -> Any:

@@ -76,7 +76,8 @@ def publish_view(
     and say where it is. A view that cannot be saved is a warning: the file keeps it."""
     from runner.sweeps.dashboard import load_workspace, plan_view, save_in_wandb, write_dashboard
 
-    view = plan_view(jobs, logger, sweep_dir, search=is_search(config))
+    drew = OmegaConf.select(config, "sweep.job_figures", default="end") == "job"
+    view = plan_view(jobs, logger, sweep_dir, search=is_search(config), jobs_drew_curves=drew)
     path = write_dashboard(view, sweep_dir)
     if not online:
         console.print(f"W&B view of the sweep: {path}; save it with: python -m runner.sync {sweep_dir}",

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 import torch
+import torchvision.datasets
 
-from runner.data.datasets import digits, torchvision_images
+from runner.data.datasets import digits, downloaded, torchvision_images
 from runner.data.loader import ImageSet, TensorLoader
 from runner.data.splits import make_splits
 from runner.platform.errors import ConfigError
@@ -92,6 +93,14 @@ def test_torchvision_datasets_read_idx_files(tmp_path, name):
     assert torch.equal(train.labels, data["train"][1].long())
     assert torch.equal(test.images[:, 0], data["t10k"][0])
     assert test.labels.dtype == torch.int64
+
+    # read without torchvision, exactly as torchvision's own loader reads the same files
+    for split, ours in ((True, train), (False, test)):
+        theirs = getattr(torchvision.datasets, name)(str(tmp_path), train=split, download=False)
+        assert torch.equal(ours.images, theirs.data.unsqueeze(1))
+        assert torch.equal(ours.labels, theirs.targets.long())
+    via_torchvision, _ = downloaded(name, str(tmp_path), download=False)
+    assert torch.equal(via_torchvision.images, train.images)
 
 
 def test_a_missing_torchvision_dataset_is_a_config_error(tmp_path):

@@ -21,6 +21,7 @@ from runner.slurm.cluster import (
 )
 from runner.train import run
 from tests.conftest import REPO, wait_until, without_timings
+from tests.sweeps.test_sweeps import DIVERGES
 from tests.wandb_records import read_offline_run
 
 pytestmark = [pytest.mark.slurm, pytest.mark.xdist_group("slurm")]  # one cluster at a time
@@ -144,7 +145,7 @@ def test_sbatch_refusing_the_jobs_is_one_line_naming_the_setting(cluster, cli, t
 def test_a_sweep_runs_each_job_as_a_slurm_job_and_a_failing_job_is_recorded(cluster, cli, tmp_path):
     sweep_dir = tmp_path / "sweep"
     result = slurm_sweep(
-        cli, sweep_dir, "model=logreg", "optim=adam", "optim.lr=0.01,-1", "trainer.epochs=1",
+        cli, sweep_dir, "model=logreg", "optim=sgd", f"optim.lr=0.01,{DIVERGES}", "trainer.epochs=1",
         "logger=wandb", "logger.mode=offline",
     )  # fmt: skip
     assert result.returncode == 1, result.stderr  # one job did not complete
@@ -153,9 +154,9 @@ def test_a_sweep_runs_each_job_as_a_slurm_job_and_a_failing_job_is_recorded(clus
         next(o for o in job["overrides"] if o.startswith("optim.lr=")): job["status"]
         for job in summary["jobs"]
     }
-    assert statuses == {"optim.lr=0.01": "completed", "optim.lr=-1": "failed"}
+    assert statuses == {"optim.lr=0.01": "completed", f"optim.lr={DIVERGES}": "failed"}
     failed = next(job for job in summary["jobs"] if job["status"] == "failed")
-    assert "optim.lr" in failed["error"]
+    assert "training diverged" in failed["error"]
     assert (sweep_dir / "sweep_summary.csv").exists()
     ids = slurm_ids(sweep_dir)
     for number, job_id in ids.items():

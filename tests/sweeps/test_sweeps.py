@@ -66,7 +66,7 @@ def test_a_four_job_sweep_writes_four_job_dirs_and_the_summary_best_first(cli, t
         rows = list(csv.DictReader(file))
     assert [int(row["job"]) for row in rows] == [job["job"] for job in summary["jobs"]]
     assert {"status", "overrides", "value", "wall_time_s", "test/acc", "val/acc"} <= set(rows[0])
-    assert "sweep: 4 jobs, best first" in result.stdout
+    assert "sweep: 4 jobs (4 completed), best first" in result.stdout
 
     # Seeds: each optimizer's two seeds pooled, the best mean first, in both files.
     seeds = summary["seeds"]["settings"]
@@ -95,8 +95,8 @@ def test_a_four_job_sweep_writes_four_job_dirs_and_the_summary_best_first(cli, t
     ended = [line for line in result.stdout.splitlines() if line.startswith("job ")]
     assert sorted(line.split(":")[0] for line in ended) == [f"job {n} completed" for n in range(4)]
     assert "val/acc" in ended[0] and "(max)" in ended[0]
-    assert "├──" not in result.stdout and "summary" not in result.stdout.split("sweep: 4 jobs")[0]
-    tables = result.stdout.split("sweep: 4 jobs")[1].split("sweep summary:")[0]
+    assert "├──" not in result.stdout and "summary" not in result.stdout.split("sweep: 4 jobs (")[0]
+    tables = result.stdout.split("sweep: 4 jobs (")[1].split("sweep summary:")[0]
     assert max(len(line) for line in tables.splitlines()) <= 80  # the paths after may be longer
     assert (sweep_dir / "0/config_tree.txt").read_text().startswith("config")
 
@@ -132,7 +132,10 @@ def test_a_joblib_sweep_runs_jobs_side_by_side_each_its_own_wandb_run(cli, tmp_p
         assert run.config["choices"]["optim"] == optimizer.removeprefix("optim=")
         assert f"seed={run.config['seed']}" in job_overrides
         assert run.config["device"]["threads"] == max(1, available_cores() // 2)
-        assert any("figures/curves._type" in row for row in run.history)
+        # a job's curves are drawn after the sweep, not by the job: in its files, not in W&B
+        assert not any("figures/curves._type" in row for row in run.history)
+    assert all((sweep_dir / f"{job}/figures/curves.png").stat().st_size > 0 for job in range(2))
+    assert "jobs' curves: " in result.stdout and "(2 drawn)" in result.stdout
 
     # Each job's checkpoints as versions of its model artifact, for wandb sync to upload.
     for number, run in enumerate(runs):
