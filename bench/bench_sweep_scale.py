@@ -13,7 +13,8 @@ fresh process as a user runs it. Measured, all in one run:
   with ``resume=true``: the time until its first new job starts;
 - the cost of a job at N = --per-job: the sweep's seconds divided by its jobs, beside the
   floor: the same sweep of ``bench/noop_task.py``, a Hydra task that does nothing on the same
-  conf/ tree with the runner's callbacks off, its ratio to that floor;
+  conf/ tree with the runner's callbacks off (Hydra's defaults: every job composed before
+  the first is launched, then again as it runs), its ratio to that floor;
 - the report's latency at N = --report: from the last job's summary.json to the command's
   exit, after the sweep's tables and summary files.
 The numbers go to ``docs/results/bench_sweep_scale.json``.
@@ -101,8 +102,7 @@ def per_job(size: int, scratch: Path, data_root: Path) -> dict:
     """A job's cost in the runner's sweep and in Hydra's alone, alternating the two."""
     runner_dir, floor_dir = scratch / f"jobs-{size}", scratch / f"floor-{size}"
     floor = seconds(whole_sweep([sys.executable, str(REPO / "bench" / "noop_task.py"), "-m", *JOB,
-                         f"seed=range(0,{size})", f"hydra.sweep.dir={floor_dir}",
-                         "hydra.callbacks={}"]))  # fmt: skip
+                         f"seed=range(0,{size})", f"hydra.sweep.dir={floor_dir}"]))  # fmt: skip
     runner = seconds(whole_sweep(sweep_command(size, runner_dir, data_root)))
     return {
         "jobs": size,

@@ -39,8 +39,9 @@ def parse_arguments(arguments: Sequence[str]) -> argparse.Namespace:
 def offline_runs(directory: Path) -> list[Path]:
     """The offline W&B run folders under ``directory``, each run's sessions in the order they
     started (their names begin with the time: ``offline-run-20261203_105413-<id>``)."""
-    folders = [p.parent for p in directory.glob("**/wandb/offline-run-*/run-*.wandb")]
-    return sorted(set(folders), key=lambda folder: (folder.name, str(folder)))
+    files = directory.glob("**/wandb/offline-run-*/run-*.wandb")
+    folders = {p.parent for p in files if not p.parent.is_symlink()}  # a sweep links its jobs'
+    return sorted(folders, key=lambda folder: (folder.name, str(folder)))
 
 
 def is_synced(folder: Path) -> bool:

@@ -16,7 +16,7 @@ from runner.reproduce.wandb_report import build_report, load_report
 from runner.sweeps.dashboard import load_workspace
 from tests.conftest import REPO, cli_environment
 from tests.search.test_search import search_cli
-from tests.wandb_records import read_finished_run
+from tests.wandb_records import WANDB, read_finished_run
 
 LINE, BAR, PARALLEL, IMPORTANCE, MEDIA = (
     "Run History Line Plot", "Bar Chart", "Parallel Coordinates Plot", "Parameter Importance",
@@ -117,6 +117,18 @@ def test_the_view_reads_back_as_a_workspace_ready_to_save(seeded_sweep):
     assert [key.name for key in workspace.runset_settings.groupby] == ["optim.lr"]
 
 
+def test_the_sweeps_wandb_folder_links_every_jobs_run_for_wandb_leet(seeded_sweep):
+    sweep_dir, _ = seeded_sweep
+    links = [p for p in (sweep_dir / "wandb").iterdir() if p.is_symlink() and "run-" in p.name]
+    assert len(links) == 4
+    assert {link.resolve().parent.parent.name for link in links} == {"0", "1", "2", "3"}
+    printed = subprocess.run(
+        [str(WANDB), "leet", "inspect", "--summary", "--json", str(links[0])],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert json.loads(printed.stdout)["state"] == "finished"
+
+
 def test_the_sweeps_report_run_says_what_it_is(seeded_sweep):
     sweep_dir, _ = seeded_sweep
     report = read_finished_run(sweep_dir, name="sweep report")
@@ -177,7 +189,8 @@ def sync(*arguments: str, **variables: str) -> subprocess.CompletedProcess:
 
 def test_sync_lists_every_offline_run_and_skips_those_already_synced(seeded_sweep):
     sweep_dir, _ = seeded_sweep
-    folders = sorted(sweep_dir.glob("**/wandb/offline-run-*"), key=lambda p: p.name)
+    found = sweep_dir.glob("**/wandb/offline-run-*")
+    folders = sorted((f for f in found if not f.is_symlink()), key=lambda f: f.name)
     marker = next(folders[0].glob("run-*.wandb")).with_suffix(".wandb.synced")
     marker.touch()  # what wandb sync leaves beside a run it has uploaded
     try:

@@ -55,7 +55,8 @@ def read_finished_run(
 def read_offline_run(run_dir: Path, name: str | None = None) -> OfflineRun:
     """The single offline W&B run under ``run_dir/wandb`` (the one called ``name``, when
     several are there)."""
-    paths = sorted(run_dir.glob("wandb/offline-run-*/run-*.wandb"))
+    found = run_dir.glob("wandb/offline-run-*/run-*.wandb")
+    paths = sorted(path for path in found if not path.parent.is_symlink())  # a sweep's links
     if name is not None:
         runs = [run for run in map(read_run_file, paths) if run.name == name]
         assert len(runs) == 1, f"{len(runs)} runs called {name!r} under {run_dir}"

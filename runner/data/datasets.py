@@ -40,7 +40,7 @@ def digits(root: str, seed: int, train_size: int, test_size: int) -> tuple[Image
     cache = (
         Path(root) / "digits" / f"digits-v{DIGITS_FORMAT}-seed{seed}-{train_size}-{test_size}.pt"
     )
-    tensors = read_digits_cache(cache, train_size, test_size) if cache.exists() else None
+    tensors = read_once(cache, train_size, test_size) if cache.exists() else None
     if tensors is None:
         train_images, train_labels = generate_digits(train_size, seed=2 * seed)
         test_images, test_labels = generate_digits(test_size, seed=2 * seed + 1)
@@ -60,6 +60,24 @@ def digits(root: str, seed: int, train_size: int, test_size: int) -> tuple[Image
         ImageSet(tensors["train_images"], tensors["train_labels"]),
         ImageSet(tensors["test_images"], tensors["test_labels"]),
     )
+
+
+READ_THIS_PROCESS: dict[tuple[Path, int, int], dict[str, Tensor]] = {}
+"""The digits caches this process has read, by path and modification time: the jobs of a
+sweep in one process read the file once, a tenth of a second each."""
+
+
+def read_once(path: Path, train_size: int, test_size: int) -> dict[str, Tensor] | None:
+    """:func:`read_digits_cache`, once per process and version of the file; each caller gets
+    tensors of its own, so no run can change another's images."""
+    key = (path.resolve(), path.stat().st_mtime_ns, path.stat().st_size)
+    if key not in READ_THIS_PROCESS:
+        tensors = read_digits_cache(path, train_size, test_size)
+        if tensors is None:
+            return None
+        READ_THIS_PROCESS.clear()  # one dataset kept at a time: a sweep reads one
+        READ_THIS_PROCESS[key] = tensors
+    return {name: tensor.clone() for name, tensor in READ_THIS_PROCESS[key].items()}
 
 
 def read_digits_cache(path: Path, train_size: int, test_size: int) -> dict[str, Tensor] | None:

@@ -1,5 +1,6 @@
 """``summary.json``: how a run ended, what it measured, and what produced it."""
 
+import functools
 import platform
 import subprocess
 from collections.abc import Mapping
@@ -19,6 +20,7 @@ PACKAGES = {  # the name summary.json gives each, and the distribution that hold
 }
 
 
+@functools.cache  # a process's libraries do not change while it runs
 def library_versions() -> dict[str, str | None]:
     versions: dict[str, str | None] = {"python": platform.python_version()}
     for name, distribution in PACKAGES.items():
@@ -29,8 +31,10 @@ def library_versions() -> dict[str, str | None]:
     return versions
 
 
+@functools.cache  # the code a process runs is what it loaded when it started
 def git_commit(directory: Path) -> str | None:
-    """The commit the code was run from, with ``-dirty`` when it had uncommitted changes."""
+    """The commit the code was run from, with ``-dirty`` when it had uncommitted changes;
+    asked once per process (a sweep's jobs in one process share it)."""
     try:
         commit = subprocess.run(
             ["git", "-C", str(directory), "rev-parse", "HEAD"],

@@ -34,8 +34,21 @@ def mirror_sweep(
     if choose_mode(logger.mode) == "disabled":
         return
     online = log_sweep_report(config, logger, sweep_dir, figures, jobs)
+    link_job_runs(jobs, sweep_dir)
     if logger.dashboard is not False:
         publish_view(config, section, sweep_dir, jobs, online)  # type: ignore[arg-type]
+
+
+def link_job_runs(jobs: Sequence[JobOutcome], sweep_dir: Path) -> None:
+    """A link in ``<sweep dir>/wandb`` to each job's W&B run folder, beside the report's own,
+    so that ``wandb leet <sweep dir>/wandb`` browses the whole sweep."""
+    shared = sweep_dir / "wandb"
+    for job in jobs:
+        for folder in sorted((job.run_dir / "wandb").glob("*run-*")):
+            link = shared / folder.name
+            if folder.is_dir() and not link.exists():
+                shared.mkdir(exist_ok=True)
+                link.symlink_to(Path("..") / folder.relative_to(sweep_dir))
 
 
 def log_sweep_report(

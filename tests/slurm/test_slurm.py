@@ -145,7 +145,7 @@ def test_sbatch_refusing_the_jobs_is_one_line_naming_the_setting(cluster, cli, t
 def test_a_sweep_runs_each_job_as_a_slurm_job_and_a_failing_job_is_recorded(cluster, cli, tmp_path):
     sweep_dir = tmp_path / "sweep"
     result = slurm_sweep(
-        cli, sweep_dir, "model=logreg", "optim=sgd", f"optim.lr=0.01,{DIVERGES}", "trainer.epochs=1",
+        cli, sweep_dir, "model=mlp", "optim=sgd", f"optim.lr=0.01,{DIVERGES}", "trainer.epochs=1",
         "logger=wandb", "logger.mode=offline",
     )  # fmt: skip
     assert result.returncode == 1, result.stderr  # one job did not complete
@@ -154,7 +154,7 @@ def test_a_sweep_runs_each_job_as_a_slurm_job_and_a_failing_job_is_recorded(clus
         next(o for o in job["overrides"] if o.startswith("optim.lr=")): job["status"]
         for job in summary["jobs"]
     }
-    assert statuses == {"optim.lr=0.01": "completed", f"optim.lr={DIVERGES}": "failed"}
+    assert statuses == {"optim.lr=0.01": "completed", f"optim.lr={float(DIVERGES)}": "failed"}
     failed = next(job for job in summary["jobs"] if job["status"] == "failed")
     assert "training diverged" in failed["error"]
     assert (sweep_dir / "sweep_summary.csv").exists()
@@ -164,7 +164,7 @@ def test_a_sweep_runs_each_job_as_a_slurm_job_and_a_failing_job_is_recorded(clus
         assert (sweep_dir / f".submitit/{job_id}").is_dir(), number
     completed = next(job for job in summary["jobs"] if job["status"] == "completed")
     wandb_run = read_offline_run(Path(completed["run_dir"]))
-    assert wandb_run.config["optim"]["lr"] == 0.01 and wandb_run.summary["objective"] > 0.5
+    assert wandb_run.config["optim"]["lr"] == 0.01 and wandb_run.summary["objective"] > 0.15
 
 
 @pytest.mark.slow
