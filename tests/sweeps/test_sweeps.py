@@ -175,13 +175,17 @@ def test_a_failing_job_leaves_the_others_complete_and_the_summary_says_which(cli
 
 @pytest.mark.slow  # a failing job is recorded and the others run: the test above
 def test_a_job_with_a_bad_setting_fails_alone_in_one_line(cli, tmp_path):
-    result, sweep_dir = sweep(cli, tmp_path, "data.batch_size=32,0", "trainer.max_steps=3")
+    """A model's own settings reach its constructor only in the job (the runner's are
+    checked before any job: tests/sweeps/test_sweep_values.py)."""
+    result, sweep_dir = sweep(
+        cli, tmp_path, "model=mlp", "model.hidden_sizes=[32],[0]", "trainer.max_steps=3"
+    )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert "error: job 1 (" in result.stderr and "data.batch_size=0" in result.stderr
-    assert "data.batch_size must be an integer >= 1; got 0" in result.stderr
+    assert "error: job 1 (" in result.stderr and "model.hidden_sizes=[0]" in result.stderr
+    assert "model.hidden_sizes must be a non-empty list of positive integers" in result.stderr
     assert job_summary(sweep_dir, 0)["status"] == "completed"
-    assert job_summary(sweep_dir, 1)["error"].startswith("ConfigError: data.batch_size")
+    assert job_summary(sweep_dir, 1)["error"].startswith("ConfigError: model.hidden_sizes")
 
 
 def test_max_failures_skips_the_jobs_after_the_limit(cli, tmp_path):
