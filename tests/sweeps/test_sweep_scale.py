@@ -11,11 +11,11 @@ from runner.sweeps.outcomes import JobOutcome
 from tests.conftest import REPO, SMALL, cli_environment
 
 
-def test_a_sweep_of_many_jobs_says_one_line_each_and_reports_in_100_columns(tmp_path):
+def test_a_sweep_of_many_jobs_says_one_line_each_and_reports_in_100_columns(data_root, tmp_path):
     sweep_dir = tmp_path / "sweep"
     result = subprocess.run(
         [sys.executable, "-m", "runner", "-m", *SMALL, "device=cpu", "trainer.max_steps=1",
-         "seed=range(0,20)", f"hydra.sweep.dir={sweep_dir}"],
+         f"data.root={data_root}", "seed=range(0,20)", f"hydra.sweep.dir={sweep_dir}"],
         capture_output=True, text=True, cwd=REPO, timeout=600,
         env=cli_environment(COLUMNS="200"),  # a wide terminal: the report keeps to 100
     )  # fmt: skip

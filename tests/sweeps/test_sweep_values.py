@@ -28,19 +28,21 @@ from tests.conftest import SMALL, run_cli
          "trainer.precision=64 (value 2 of 2 of trainer.precision=choice(32,64))"),
     ],
 )  # fmt: skip
-def test_a_bad_value_anywhere_in_a_sweep_fails_it_before_any_job(tmp_path, swept, said):
+def test_a_bad_value_anywhere_in_a_sweep_fails_it_before_any_job(data_root, tmp_path, swept, said):
     sweep_dir = tmp_path / "sweep"
-    result = run_cli("-m", *SMALL, "device=cpu", *swept, f"hydra.sweep.dir={sweep_dir}")
+    result = run_cli("-m", *SMALL, "device=cpu", f"data.root={data_root}", *swept,
+                     f"hydra.sweep.dir={sweep_dir}")  # fmt: skip
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith(f"error: {said}"), result.stderr
     assert result.stderr.count("\n") == 1 and "no job was run" in result.stderr
     assert not sweep_dir.exists()
 
 
-def test_a_sweep_whose_values_are_all_good_runs(tmp_path):
+def test_a_sweep_whose_values_are_all_good_runs(data_root, tmp_path):
     sweep_dir = tmp_path / "sweep"
-    result = run_cli("-m", *SMALL, "device=cpu", "trainer.max_steps=1", "seed=range(0,2)",
-                     "trainer.precision=32,bf16", f"hydra.sweep.dir={sweep_dir}")  # fmt: skip
+    result = run_cli("-m", *SMALL, "device=cpu", f"data.root={data_root}", "trainer.max_steps=1",
+                     "seed=range(0,2)", "trainer.precision=32,bf16",
+                     f"hydra.sweep.dir={sweep_dir}")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in sweep_dir.glob("[0-9]*")) == ["0", "1", "2", "3"]
 
