@@ -9,6 +9,7 @@ comes at once whatever the sweep's size. ``sweep.job_figures=job`` has each job 
 
 import multiprocessing
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -27,6 +28,21 @@ def undrawn(jobs: Sequence[JobOutcome]) -> list[JobOutcome]:
         if (job.run_dir / "metrics.jsonl").is_file()
         and not (job.run_dir / "figures" / CURVES_FILE).exists()
     ]  # fmt: skip
+
+
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
+
+
+def die_with_parent(parent: int) -> None:
+    """Make this worker go when the sweep's process goes, even by SIGKILL: on Linux the
+    kernel sends it SIGKILL then. An orphaned worker would wait for work forever, holding the
+    sweep's output open."""
+    if sys.platform == "linux":
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # gone before the request took effect
+        os._exit(1)
 
 
 def draw_one(run_dir: str, title: str) -> int:
@@ -48,7 +64,10 @@ def draw_job_figures(jobs: Sequence[JobOutcome], sweep_dir: Path) -> str | None:
         )
     workers = min(len(todo), os.cpu_count() or 1)
     method = "fork" if sys.platform == "linux" else "spawn"  # fork: no imports to repeat
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
+    context = multiprocessing.get_context(method)
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)
+    ) as pool:
         titles = [f"job {job.number}: {' '.join(job.overrides)}" for job in todo]
         list(pool.map(draw_one, [str(job.run_dir) for job in todo], titles))
     return f"jobs' curves: {sweep_dir}/<job>/figures/curves.png ({len(todo)} drawn)"

@@ -5,10 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from runner.sweeps.batching import SUBMITTED_AT_ONCE, batch_size
 from runner.sweeps.job_figures import DRAWN_AT_MOST, draw_job_figures
 from runner.sweeps.outcomes import JobOutcome
-from tests.conftest import REPO, SMALL, cli_environment
+from tests.conftest import REPO, SMALL, cli_environment, wait_until
 
 
 def test_a_sweep_of_many_jobs_says_one_line_each_and_reports_in_100_columns(data_root, tmp_path):
@@ -58,3 +60,31 @@ def test_the_figures_of_a_very_large_sweep_are_left_to_runner_plot(tmp_path):
     assert drawn.endswith("(2 drawn)") and len(list(tmp_path.glob("*/figures/curves.png"))) == 2
     assert draw_job_figures(jobs[:2], tmp_path) is None  # nothing left to draw
     assert isinstance(jobs[0].run_dir, Path)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs Linux's prctl")
+def test_a_figure_worker_goes_when_its_sweep_is_killed():
+    """A sweep killed while its workers draw (SIGKILL: no clean-up runs) leaves no worker
+    behind holding its output open: the command's output ends."""
+    script = (
+        "import multiprocessing, os\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from runner.sweeps.job_figures import die_with_parent\n"
+        "pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context('fork'),\n"
+        "                           initializer=die_with_parent, initargs=(os.getpid(),))\n"
+        "print(pool.submit(os.getpid).result(), flush=True)\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            cwd=REPO, env=cli_environment(), timeout=120)  # fmt: skip
+    assert killed.returncode == -9  # and the output ended: no worker held it open
+    worker = int(killed.stdout.split()[0])
+    wait_until(lambda: not worker_alive(worker), timeout_s=30, what="the worker to go")
+
+
+def worker_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
