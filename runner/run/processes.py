@@ -8,6 +8,8 @@ a bad setting as one line, or the first rank that failed. When a rank fails, the
 stops the others; when this process is stopped (Ctrl-C, SIGTERM, SIGKILL), so are they.
 """
 
+import atexit
+import functools
 import logging
 import multiprocessing
 import os
@@ -276,6 +278,25 @@ def checked_port(port: int | None) -> int:
         return probe.getsockname()[1]
 
 
+@functools.cache
+def stop_fork_server_at_exit() -> None:
+    """Stop the fork server, and wait for it, when this process exits.
+
+    Left alone, it ends only once it notices that this process is gone: a moment after, when
+    whoever waited for this process (a submitit job's launcher, a test) may already look
+    for what it left running.
+    """
+    atexit.register(stop_fork_server)
+
+
+def stop_fork_server() -> None:
+    """Close the fork server's pipe and wait for it to end (the standard library's own way,
+    which has no public name)."""
+    from multiprocessing import forkserver
+
+    forkserver._forkserver._stop()
+
+
 @contextmanager
 def launcher_settings() -> Iterator[None]:
     """What the elastic launcher needs of this process, for as long as it runs, and back.
@@ -299,6 +320,7 @@ def launcher_settings() -> Iterator[None]:
     start_method = multiprocessing.get_start_method(allow_none=True)
     multiprocessing.set_start_method(START_METHOD, force=True)
     multiprocessing.set_forkserver_preload(FORK_SERVER_PRELOAD)
+    stop_fork_server_at_exit()
     loggers = [logging.getLogger(name) for name in LAUNCHER_LOGGERS]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
