@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -134,8 +135,11 @@ def render(conf: Path) -> str:
         "# Configuration reference",
         "",
         "Generated at build time from `conf/` by `docs/gen_config_reference.py`: every key,",
-        "its default and its meaning (the comment beside it in the YAML; for a key a file only",
-        "sets, the comment where it is defined).",
+        "its type, its default and its meaning (the comment beside it in the YAML; for a key a",
+        "file only sets, the comment where it is defined). The types are the schema's",
+        "(`runner/run/schema.py`), which OmegaConf checks as Hydra composes a run's config;",
+        "a key without one is an argument of a constructor (`model`, `optim`, `schedule`,",
+        "`data.dataset`), checked by it, or one of Hydra's own.",
         "",
     ]
     files = _files(conf)
@@ -152,10 +156,11 @@ def render(conf: Path) -> str:
             out += ["(empty)", ""]
             continue
         notes: list[str] = []
-        out += ["| key | default | meaning |", "| --- | --- | --- |"]
+        out += ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
         for k, v, c in _rows(doc, notes):
             text = meaning(k, v, c, _dotted(path, conf, k), known)
-            out.append(f"| `{k}` | {_cell(v)} | {_cell(text)} |")
+            kind = schema_type(_dotted(path, conf, k)) if v else ""
+            out.append(f"| `{k}` | {kind} | {_cell(v)} | {_cell(text)} |")
         out.append("")
         if notes:
             out += ["Notes in the file:", ""] + [f"- {n}" for n in notes] + [""]
@@ -183,6 +188,16 @@ SWEEP_SPEC_FIELDS = {  # the fields of a sweep.figures entry and of sweep.table 
     "offset": "shown value = offset + scale × metric",
     "scale": "shown value = offset + scale × metric",
 }
+
+
+def schema_type(dotted: str) -> str:
+    """The type the config's schema gives ``dotted``, in words; "" where it gives none."""
+    from runner.run.schema import allowed_by, field_type
+
+    declared = field_type(dotted)
+    return allowed_by(declared) if declared is not None and declared is not Any else ""
+
+
 INTERPOLATION = re.compile(r"^\$\{([\w.]+)\}$")
 
 

@@ -35,6 +35,7 @@ from runner.platform.files import read_json, write_json_atomically
 from runner.platform.settings import DeviceSettings
 from runner.records.summary import summary_table
 from runner.run.build import build, build_dataset
+from runner.run.schema import typed_value
 from runner.run.settings import section
 from runner.training.checkpoint import read_checkpoint
 from runner.training.evaluation import evaluate
@@ -126,9 +127,10 @@ def apply_overrides(config: DictConfig, overrides: list[str]) -> None:
         if OmegaConf.select(config, key, default=MISSING) is MISSING:
             raise ConfigError(unknown_key_message(config, key))
         config.merge_with_dotlist([override])
+        OmegaConf.update(config, key, typed_value(key, OmegaConf.select(config, key)))
     resolved = OmegaConf.to_container(config, resolve=True)
-    section(DataSettings, resolved["data"], "data")
-    section(DeviceSettings, resolved["device"], "device")
+    section(DataSettings, resolved["data"])
+    section(DeviceSettings, resolved["device"])
 
 
 def image_size_for(data: DictConfig, saved: DictConfig) -> int:
@@ -154,7 +156,7 @@ def test_loader(config: DictConfig, saved_data: DictConfig, device: torch.device
     """The test split of ``config.data``, fitted to the model's input size."""
     config.data.image_size = image_size_for(config.data, saved_data)
     data = OmegaConf.to_container(config.data, resolve=True)
-    settings = section(DataSettings, data, "data")
+    settings = section(DataSettings, data)
     loaders = build_loaders(settings, build_dataset(config.data.dataset), config.seed, device)
     model_size = config.model.get("image_size", config.data.image_size)
     if config.data.image_size > model_size:

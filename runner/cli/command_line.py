@@ -128,7 +128,9 @@ def run_hydra(hydra_app: Callable[[], None]) -> None:
     except (ValueError, HydraException) as error:
         if full_errors:
             raise
-        print(f"error: {first_line(error)}", file=sys.stderr)
+        from runner.run.schema import schema_problem
+
+        print(f"error: {schema_problem(error) or first_line(error)}", file=sys.stderr)
         sys.exit(CONFIG_ERROR_EXIT_CODE)
     except OSError as error:
         place = unwritable_place(error)

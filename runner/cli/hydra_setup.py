@@ -34,6 +34,17 @@ def register_resolvers() -> None:
     OmegaConf.register_new_resolver("distorted_size", distorted_size, replace=True)
 
 
+def register_schema() -> None:
+    """The schema of the runner's sections in Hydra's ConfigStore, where conf/config.yaml's
+    defaults list finds it."""
+    from hydra.core.config_store import ConfigStore
+
+    from runner.run.schema import SCHEMA_NAME, RunnerConfig
+
+    ConfigStore.instance().store(name=SCHEMA_NAME, node=RunnerConfig)
+
+
 def prepare_hydra() -> None:
     expose_plugins()
     register_resolvers()
+    register_schema()

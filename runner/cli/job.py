@@ -30,7 +30,7 @@ def run_job(cfg: DictConfig) -> float | None:
     """Hydra's task function: this job's objective (None for a sweep's job that failed)."""
     logging.raiseExceptions = False  # train.log on a full disk: the run says so, not logging
     with interrupts_deferred():  # torch and the rest of what a run uses, loaded whole
-        import runner.run  # noqa: F401
+        import runner.run.lifecycle  # noqa: F401
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     fill_in_from_hydra(cfg)
     job = SweepJob.current()

@@ -6,6 +6,7 @@ message that does not say which keys there are. Checking the overrides against `
 first turns either into one line, before anything runs or is written.
 """
 
+import dataclasses
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -17,14 +18,24 @@ from omegaconf import DictConfig, OmegaConf
 
 from runner.cli import suggestions
 from runner.cli.hydra_setup import NOT_GROUPS
+from runner.run.schema import field_type
 
 MISSING = object()
-OWN_SECTIONS = ("trainer", "data", "device", "logger", "objective")
-"""Sections the runner reads key by key: a key added to one (``+trainer.max_epochs=1``) is
-read by nothing, so it is refused rather than ignored. ``model``, ``optim``, ``schedule`` and
-``data.dataset`` go to constructors, which refuse what they do not take; ``sweep.figures``
-and ``sweep.table`` are the user's to fill."""
-READ_WHEN_ADDED = ("model.", "optim.", "schedule.", "data.dataset.", "sweep.", "hydra.")
+HYDRA_SECTION = "hydra"  # Hydra's own settings: Hydra reads what is added there
+
+
+def read_when_added(key: str) -> bool:
+    """Whether a key added with ``+`` would be read: one inside a section the schema leaves
+    open (a constructor's arguments: ``model``, ``optim``, ``schedule``, ``data.dataset``; the
+    user's ``sweep.figures``), or Hydra's. A key added to a section the schema types
+    (``trainer``, ``data``, ...) or to the top level is read by nothing."""
+    head, _, _ = key.partition(".")
+    parent, _, _ = key.rpartition(".")
+    if head == HYDRA_SECTION:
+        return True
+    if not parent or field_type(head) is None:
+        return False
+    return not dataclasses.is_dataclass(field_type(parent))
 
 
 def parse_overrides(arguments: list[str]) -> list[Override] | None:
@@ -126,10 +137,7 @@ def added_key_nothing_reads(overrides: list[Override]) -> str | None:
     no code would read; refused, with the section's keys and the key meant."""
     for override in overrides:
         key = override.key_or_group
-        if not override.is_add() or key.startswith(READ_WHEN_ADDED):
-            continue
-        section = key.partition(".")[0]
-        if section not in OWN_SECTIONS and "." in key:
+        if not override.is_add() or read_when_added(key):
             continue
         config = compose("config")
         line = f"+{key}: nothing reads {key}, so it would be ignored"
@@ -171,7 +179,7 @@ def unknown_key_message(config: DictConfig, key: str, where: str = "") -> str:
     """``key`` is not a setting (``where``: of which swept options): the key meant, what its
     parent has, and, where an added key is read (a constructor's argument), how to add it."""
     missing = f"{key} is not a setting" + (f" with {where}" if where else "")
-    hint = f" (to add a new setting, write +{key}=...)" if key.startswith(READ_WHEN_ADDED) else ""
+    hint = f" (to add a new setting, write +{key}=...)" if read_when_added(key) else ""
     return f"{missing}: {known_keys_and_meaning(config, key)}{hint}"
 
 

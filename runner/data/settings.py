@@ -4,10 +4,10 @@ by the run); each value checked where it is declared."""
 from dataclasses import dataclass
 
 from runner.data.canvas import DISTORTIONS
-from runner.platform.checks import check_bool, check_choice, check_int
+from runner.platform.checks import check_choice, check_int
 
 
-@dataclass(frozen=True)
+@dataclass
 class DataSettings:
     """The ``data`` section of the config (``conf/config.yaml`` says what each key does)."""
 
@@ -29,7 +29,6 @@ class DataSettings:
             check_int(f"data.{key}", getattr(self, key), minimum)
         check_int("data.subset", self.subset, 1, allow_none=True)
         check_choice("data.distortion", self.distortion, DISTORTIONS)
-        check_bool("data.resample_each_epoch", self.resample_each_epoch)
 
     @property
     def redistorts_each_epoch(self) -> bool:

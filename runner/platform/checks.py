@@ -38,8 +38,3 @@ def check_choice(key: str, value: Any, choices: tuple[Any, ...]) -> None:
         near = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.6)
         meant = f"; did you mean {key}={near[0]}?" if near else ""
         raise ConfigError(f"{key} must be one of {shown}; got {value!r}{meant}")
-
-
-def check_bool(key: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{key} must be true or false; got {value!r}")

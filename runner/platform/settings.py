@@ -3,14 +3,14 @@ they are declared, without torch (the command line checks them before torch load
 
 from dataclasses import dataclass
 
-from runner.platform.checks import check_bool, check_choice, check_int
+from runner.platform.checks import check_choice, check_int
 from runner.platform.errors import ConfigError
 
 DEVICE_TYPES = ("auto", "cpu", "cuda")
 HIGHEST_PORT = 65535
 
 
-@dataclass(frozen=True)
+@dataclass
 class DeviceSettings:
     """The ``device`` section of the config (``conf/config.yaml`` says what each key does)."""
 
@@ -22,7 +22,6 @@ class DeviceSettings:
 
     def __post_init__(self) -> None:
         check_choice("device.type", self.type, DEVICE_TYPES)
-        check_bool("device.deterministic", self.deterministic)
         check_int("device.threads", self.threads, 1, allow_none=True)
         check_int("device.processes", self.processes, 1)
         check_int("device.port", self.port, 1, allow_none=True)

@@ -11,7 +11,7 @@ LOGGER_MODES = ("auto", "online", "offline", "disabled")
 DASHBOARD_CHOICES = ("auto", True, False)
 
 
-@dataclass(frozen=True)
+@dataclass
 class LoggerSettings:
     """The ``logger`` section of the config (``conf/logger/`` says what each key does)."""
 

@@ -116,5 +116,5 @@ def build_loaders_of(
 ) -> Loaders:
     """The loaders of a composed config's ``data`` section (its settings checked, its dataset
     built): what a run and ``python -m runner.evaluate`` train and test on."""
-    settings = section(DataSettings, OmegaConf.to_container(data, resolve=True), "data")
+    settings = section(DataSettings, OmegaConf.to_container(data, resolve=True))
     return build_loaders(settings, build_dataset(data.dataset), seed, device, processes)

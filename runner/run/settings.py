@@ -15,10 +15,11 @@ from typing import Any, TypeVar
 from omegaconf import DictConfig, OmegaConf
 
 from runner.data.settings import DataSettings
-from runner.platform.checks import check_bool, check_int, check_number
+from runner.platform.checks import check_int, check_number
 from runner.platform.errors import ConfigError, first_line
 from runner.platform.settings import DeviceSettings
 from runner.records.settings import LoggerSettings
+from runner.run.schema import schema_problem
 from runner.training.objective import Objective, objective_setting
 from runner.training.settings import TrainerSettings
 
@@ -58,55 +59,52 @@ def settings_of(cfg: DictConfig) -> RunSettings:
 def settings_from(config: dict[str, Any], cfg: Any = None) -> RunSettings:
     """The settings of a resolved ``config`` (``cfg``: the composed config it came from, if
     any), checked; it is not changed. A sweep checks its jobs' values with this before any
-    job runs."""
-    check_int("seed", value_of(config, "seed"), minimum=0)
-    check_bool("resume", value_of(config, "resume"))
-    objective = value_of(config, "objective")
+    job runs.
+
+    The config's keys and types are the schema's (:mod:`runner.run.schema`), checked as Hydra
+    composed it; what is checked here is what a type cannot say.
+    """
+    check_int("seed", config["seed"], minimum=0)
+    objective = config["objective"]
     settings = RunSettings(
         seed=config["seed"],
         resume=config["resume"],
-        objective=objective_setting(value_of(objective, "metric", "objective."),
-                                    value_of(objective, "mode", "objective.")),
-        trainer=section(TrainerSettings, value_of(config, "trainer"), "trainer"),
-        data=section(DataSettings, value_of(config, "data"), "data"),
-        device=section(DeviceSettings, value_of(config, "device"), "device"),
-        logger=section(LoggerSettings, value_of(config, "logger"), "logger"),
+        objective=objective_setting(objective["metric"], objective["mode"]),
+        trainer=section(TrainerSettings, config["trainer"]),
+        data=section(DataSettings, config["data"]),
+        device=section(DeviceSettings, config["device"]),
+        logger=section(LoggerSettings, config["logger"]),
         choices=dict(config.get("choices") or {}),
         config=config,
         cfg=cfg,
-    )  # fmt: skip
-    check_number("optim.lr", value_of(value_of(config, "optim"), "lr", "optim."), positive=True)
+    )
+    check_number("optim.lr", learning_rate(config["optim"]), positive=True)
     return settings
 
 
 def resolved(cfg: DictConfig) -> dict[str, Any]:
     """The config as plain containers, every interpolation resolved."""
     try:
-        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
-    except Exception as error:  # an interpolation that does not resolve
-        raise ConfigError(f"the config does not resolve: {first_line(error)}") from None
+        return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)  # type: ignore[return-value]
+    except Exception as error:  # an interpolation that does not resolve, a value left missing
+        problem = schema_problem(error)
+        raise ConfigError(problem or f"the config does not resolve: {first_line(error)}") from None
 
 
-MISSING = object()
+def learning_rate(optim: Any) -> Any:
+    """``optim.lr``: every optimizer option has one, though the schema leaves ``optim`` open."""
+    if not isinstance(optim, dict) or "lr" not in optim:
+        raise ConfigError("optim.lr is missing from the config")
+    return optim["lr"]
 
 
-def value_of(node: Any, key: str, prefix: str = "") -> Any:
-    """``node[key]``; a :class:`ConfigError` naming ``prefix + key`` when it is not there."""
-    value = node.get(key, MISSING) if isinstance(node, dict) else MISSING
-    if value is MISSING:
-        raise ConfigError(f"{prefix}{key} is missing from the config")
-    return value
-
-
-def section(settings_type: type[Settings], node: Any, path: str) -> Settings:
-    """The settings of the config's section ``node`` at ``path``, each of their fields
-    required, and checked as they are built."""
-    if not isinstance(node, dict):
-        raise ConfigError(f"{path} must be a section of settings; got {node!r}")
+def section(settings_type: type[Settings], node: dict[str, Any]) -> Settings:
+    """The settings of the config's section ``node``, checked as they are built; a section
+    inside it (``trainer.early_stop``) becomes its own settings."""
     values = {}
     for field in dataclasses.fields(settings_type):  # type: ignore[arg-type]
-        value = value_of(node, field.name, f"{path}.")
+        value = node[field.name]
         if dataclasses.is_dataclass(field.type):
-            value = section(field.type, value, f"{path}.{field.name}")  # type: ignore[arg-type]
+            value = section(field.type, value)  # type: ignore[arg-type]
         values[field.name] = value
     return settings_type(**values)

@@ -3,7 +3,7 @@
 Hydra composes a job's config only when the job is launched, so a bad value in the last of a
 thousand jobs would be found hours in. Before any job starts, this check takes each swept
 key's values (a list, ``range()``, ``choice()``, the bounds of an Optuna ``interval()``) and
-checks each distinct value once against the runner's settings, then each job's combination
+checks each distinct value once against the config's schema and the runner's settings, then each job's combination
 of values, on the config Hydra composed once per combination of swept config-group options
 (``model=stn,gan``): the values are set into a copy of it, not composed again job by job.
 
@@ -15,7 +15,7 @@ and are checked there.
 import itertools
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -24,6 +24,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from runner.platform.errors import CONFIG_ERROR_EXIT_CODE, ConfigError
+from runner.run.schema import schema_problem, typed_value
 
 NOT_CHECKED = ("hydra.", "hydra/")  # Hydra's own settings: Hydra checks them
 
@@ -137,6 +138,18 @@ def first_problem(keys: Sequence[SweptKey], composer: Composer) -> str | None:
     groups = [k for k in keys if k.group]
     settings = [k for k in keys if not k.group]
     first_options = tuple(f"{k.key}={k.values[0]}" for k in groups if k.values)
+    return (
+        first_option_not_composed(groups, first_options, composer)
+        or first_bad_value(settings, composer.config_with(first_options))
+        or first_refused_job(groups, [typed(swept) for swept in settings], composer)
+    )
+
+
+def first_option_not_composed(
+    groups: Sequence[SweptKey], first_options: tuple[str, ...], composer: Composer
+) -> str | None:
+    """The first option of a swept group whose config does not compose, with the first
+    option of each other group."""
     for group in groups:
         for index, option in enumerate(dict.fromkeys(group.values)):
             chosen = tuple(o if not o.startswith(f"{group.key}=") else f"{group.key}={option}"
@@ -144,13 +157,33 @@ def first_problem(keys: Sequence[SweptKey], composer: Composer) -> str | None:
             try:
                 composer.config_with(chosen)
             except Exception as error:  # Hydra's own words for an option that does not compose
-                return f"{group.key}={option} ({group.position(index)}): {error}"
-    base = composer.config_with(first_options)
+                problem = schema_problem(error) or error
+                return f"{group.key}={option} ({group.position(index)}): {problem}"
+    return None
+
+
+def first_bad_value(settings: Sequence[SweptKey], base: dict[str, Any]) -> str | None:
+    """The first value of a swept setting that its schema or its settings refuse alone."""
     for swept in settings:
         for index, value in enumerate(swept.values):
-            problem = problem_with(with_value(base, swept.key, value))
+            try:
+                problem = problem_with(with_value(base, swept.key, typed_value(swept.key, value)))
+            except ConfigError as error:
+                problem = str(error)
             if problem is not None:
                 return f"{swept.key}={value} ({swept.position(index)}): {problem}"
+    return None
+
+
+def typed(swept: SweptKey) -> SweptKey:
+    """``swept`` with its values as the schema holds them (``16`` as ``"16"``)."""
+    return replace(swept, values=tuple(typed_value(swept.key, v) for v in swept.values))
+
+
+def first_refused_job(
+    groups: Sequence[SweptKey], settings: Sequence[SweptKey], composer: Composer
+) -> str | None:
+    """The first job whose combination of values the runner refuses."""
     for number, options, values in jobs(groups, settings):
         config: dict[str, Any] | None = composer.config_with(options)
         for swept, value in zip(settings, values, strict=True):

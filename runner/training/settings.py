@@ -5,14 +5,14 @@ config, or a test that builds a loop by hand)."""
 
 from dataclasses import dataclass, field
 
-from runner.platform.checks import check_bool, check_choice, check_int, check_number
+from runner.platform.checks import check_choice, check_int, check_number
 from runner.platform.errors import ConfigError
 
 PRECISIONS = ("32", "bf16", "16")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
-@dataclass(frozen=True)
+@dataclass
 class EarlyStopSettings:
     """``trainer.early_stop``: stop after ``patience`` validations without the objective
     improving by more than ``min_delta`` (never, when ``patience`` is null)."""
@@ -25,7 +25,7 @@ class EarlyStopSettings:
         check_number("trainer.early_stop.min_delta", self.min_delta, positive=False)
 
 
-@dataclass(frozen=True)
+@dataclass
 class TrainerSettings:
     """The ``trainer`` section of the config (``conf/config.yaml`` says what each key does)."""
 
@@ -47,16 +47,12 @@ class TrainerSettings:
                              ("checkpoint_every", 1), ("accumulate", 1)):  # fmt: skip
             check_int(f"trainer.{key}", getattr(self, key), minimum)
         check_int("trainer.max_steps", self.max_steps, 1, allow_none=True)
-        if self.precision in (32, 16):  # YAML reads 32 and 16 as integers
-            object.__setattr__(self, "precision", str(self.precision))
         if self.precision not in PRECISIONS:
             raise ConfigError(
                 f"trainer.precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}"
             )
-        check_bool("trainer.compile", self.compile)
         check_choice("trainer.compile_mode", self.compile_mode, COMPILE_MODES)
         check_number("trainer.grad_clip", self.grad_clip, positive=True, allow_none=True)
-        check_bool("trainer.profile", self.profile)
 
     def total_steps(self, batches_per_epoch: int) -> int:
         """``max_steps`` when set, else whole epochs."""
