@@ -15,7 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from runner.platform.console import console, format_value
+from runner.platform.console import console, format_value, live_sweep_display
 from runner.platform.errors import ConfigError, DamagedFile, describe_error, first_line
 from runner.platform.files import as_number, read_json
 from runner.platform.signals import tell_interrupted
@@ -129,7 +129,7 @@ def run_sweep_job(cfg: DictConfig, run_dir: Path, job: SweepJob) -> float | None
         print(f"job {job.number} ({job.label}) {reason}", file=sys.stderr)
     else:
         value = run_recording_failure(cfg, run_dir, job, trial)
-        if value is not None:  # a failure has said so in its own line
+        if value is not None and not live_sweep_display():  # a failure has said so in its own line
             show_end(job, read_json(run_dir / "summary.json"))
     if trial is not None:
         from runner.search.trial import tell_outcome
