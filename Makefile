@@ -65,6 +65,7 @@ bench: install
 	$(PY) bench/bench_adam.py
 	$(PY) bench/bench_sweep.py
 	$(PY) bench/bench_sweep_scale.py
+	$(PY) bench/bench_wandb_service.py
 	$(PY) bench/bench_training.py
 	$(PY) bench/bench_processes.py
 	$(PY) bench/bench_slurm.py

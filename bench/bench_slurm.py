@@ -13,8 +13,14 @@ reports each job's wait from submission to start, and its overhead: the job's el
 less the run's own wall time (``summary.json``), that is starting Python, importing torch and
 the runner, submitit's unpickling and result file, and SLURM's job start and end.
 
+Then a sweep of ``--array-jobs`` tiny jobs (``model=logreg trainer.max_steps=2``, default
+200), submitted as SLURM job arrays of which at most as many run at once as the machine has
+cores (submitit's ``array_parallelism``): its seconds, per job, and each job's overhead as above.
+
 The numbers go to ``docs/results/bench_slurm.json`` (``--out``): ``basic_s``, ``slurm_s``,
-``ratio`` (slurm / basic), and ``wait_s`` and ``overhead_s`` (``median``, ``max``) per job.
+``ratio`` (slurm / basic), and ``wait_s`` and ``overhead_s`` (``median``, ``max``) per job;
+``array.jobs``, ``array.seconds``, ``array.per_job_s``, ``array.parallelism`` and
+``array.overhead_s`` for the large sweep.
 """
 
 import argparse
@@ -80,9 +86,27 @@ def job_timings(sweep_dir: Path, environment: dict[str, str]) -> list[tuple[floa
     return timings
 
 
+TINY = ["model=logreg", "trainer.max_steps=2", "logger=none", "device=cpu"]
+
+
+def array_sweep(jobs: int, work: Path, environment: dict[str, str]) -> dict:
+    """A sweep of ``jobs`` tiny jobs as job arrays, as many running at once as there are
+    cores: its seconds, per job, and each job's overhead beyond its run."""
+    parallelism = os.cpu_count() or 1
+    sweep_dir = work / f"array-{jobs}"
+    seconds = run_sweep([*TINY, f"seed=range(0,{jobs})", *ON_SLURM,
+                         f"hydra.launcher.array_parallelism={parallelism}"], sweep_dir)  # fmt: skip
+    overheads = [overhead for _, overhead in job_timings(sweep_dir, environment)]
+    return {
+        "jobs": jobs, "parallelism": parallelism, "seconds": seconds, "per_job_s": seconds / jobs,
+        "overhead_s": {"median": statistics.median(overheads), "max": max(overheads)},
+    }  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--array-jobs", type=int, default=200)
     parser.add_argument("--out", type=Path, default=record.RESULTS, help="results folder")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-slurm-"))
@@ -95,17 +119,35 @@ def main() -> None:
     environment = cluster.environment
     try:
         run_sweep([*SWEEP, "optim=adam", "seed=0"], work / "warm-up")  # the dataset, once
-        basic, slurm, waits, overheads = [], [], [], []
-        for repeat in range(args.repeats):
-            basic.append(run_sweep(SWEEP, work / f"basic-{repeat}"))
-            slurm.append(run_sweep([*SWEEP, *ON_SLURM], work / f"slurm-{repeat}"))
-            for wait, overhead in job_timings(work / f"slurm-{repeat}", environment):
-                waits.append(wait)
-                overheads.append(overhead)
+        basic, slurm, waits, overheads = four_job_sweeps(args.repeats, work, environment)
+        array = array_sweep(args.array_jobs, work, environment) if args.array_jobs else None
     finally:
         cluster.down()
     print_results(basic, slurm, waits, overheads, args.repeats)
-    write_results(args, basic, slurm, waits, overheads)
+    if array:
+        print_array(array)
+    write_results(args, basic, slurm, waits, overheads, array)
+
+
+def four_job_sweeps(
+    repeats: int, work: Path, environment: dict[str, str]
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """The 4-job sweep under the basic launcher and on SLURM, alternating: their seconds,
+    and each SLURM job's wait and overhead."""
+    basic, slurm, waits, overheads = [], [], [], []
+    for repeat in range(repeats):
+        basic.append(run_sweep(SWEEP, work / f"basic-{repeat}"))
+        slurm.append(run_sweep([*SWEEP, *ON_SLURM], work / f"slurm-{repeat}"))
+        for wait, overhead in job_timings(work / f"slurm-{repeat}", environment):
+            waits.append(wait)
+            overheads.append(overhead)
+    return basic, slurm, waits, overheads
+
+
+def print_array(array: dict) -> None:
+    print(f"{array['jobs']} tiny jobs as job arrays, {array['parallelism']} at a time: "
+          f"{array['seconds']:.0f} s, {array['per_job_s']:.2f} s a job; overhead beyond the "
+          f"run median {array['overhead_s']['median']:.1f} s")  # fmt: skip
 
 
 def write_results(
@@ -114,6 +156,7 @@ def write_results(
     slurm: list[float],
     waits: list[float],
     overheads: list[float],
+    array: dict | None,
 ) -> None:
     """``bench_slurm.json``: the medians of the sweeps' times, and the jobs' waits and overheads."""
     basic_s, slurm_s = statistics.median(basic), statistics.median(slurm)
@@ -122,9 +165,11 @@ def write_results(
         {"repeats": args.repeats, "sweep": SWEEP, "basic_s": basic_s, "slurm_s": slurm_s,
          "ratio": slurm_s / basic_s, "jobs": len(waits),
          "wait_s": {"median": statistics.median(waits), "max": max(waits)},
-         "overhead_s": {"median": statistics.median(overheads), "max": max(overheads)}}, out=args.out,
+         "overhead_s": {"median": statistics.median(overheads), "max": max(overheads)},
+         "array": array}, out=args.out,
         measures="Seconds from start to exit of a 4-job sweep under the basic launcher and on "
-        "a local SLURM cluster, and each SLURM job's wait and overhead from sacct.",
+        "a local SLURM cluster, and each SLURM job's wait and overhead from sacct; a sweep of "
+        "many tiny jobs as SLURM job arrays.",
     )  # fmt: skip
 
 

@@ -120,11 +120,41 @@ def report_latency(size: int, scratch: Path, data_root: Path) -> dict:
     return {"jobs": size, "latency_s": ended - last, "sweep_s": ended - started}
 
 
+LAUNCHERS = {"basic": [], "joblib": ["hydra/launcher=joblib"]}
+
+
+def growth(sizes: list[int], scratch: Path, data_root: Path) -> dict:
+    """Each launcher's sweeps of each size: seconds, per job, and the marginal cost of the
+    larger sweep's extra jobs."""
+    found: dict = {}
+    for launcher, extra in LAUNCHERS.items():
+        runs = {}
+        for size in sizes:
+            sweep_dir = scratch / f"growth-{launcher}-{size}"
+            total = seconds(whole_sweep(sweep_command(size, sweep_dir, data_root, *extra)))
+            runs[str(size)] = {"seconds": total, "per_job_s": total / size}
+        small, large = runs[str(sizes[0])], runs[str(sizes[-1])]
+        added = (large["seconds"] - small["seconds"]) / (sizes[-1] - sizes[0])
+        found[launcher] = {
+            "sizes": runs,
+            "marginal_per_job_s": added,
+            "per_job_ratio": large["per_job_s"] / small["per_job_s"],
+        }
+    return found
+
+
+def print_growth(grows: dict) -> None:
+    for launcher, entry in grows.items():
+        each = ", ".join(f"N={n}: {r['per_job_s']:.3f} s a job" for n, r in entry["sizes"].items())
+        print(f"{launcher}: {each}; each added job {entry['marginal_per_job_s']:.3f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,1000,10000")
     parser.add_argument("--per-job", type=int, default=300)
     parser.add_argument("--report", type=int, default=1000)
+    parser.add_argument("--growth", default="10,100")
     parser.add_argument("--out", type=Path, default=record.RESULTS)
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
@@ -141,6 +171,7 @@ def main() -> None:
             entry.pop("sweep_dir", None)
         jobs = per_job(args.per_job, scratch, data_root)
         report = report_latency(args.report, scratch, data_root)
+        grows = growth([int(size) for size in args.growth.split(",")], scratch, data_root)
     for size, entry in first.items():
         print(f"N={size}: first job after {entry['first_job_s']:.2f} s; Ctrl-C stopped it in "
               f"{entry['stop_s']:.2f} s")  # fmt: skip
@@ -149,11 +180,14 @@ def main() -> None:
     print(f"N={jobs['jobs']}: {jobs['runner_per_job_s']:.3f} s a job, Hydra alone "
           f"{jobs['floor_per_job_s']:.3f} s: {jobs['ratio']:.2f}x")  # fmt: skip
     print(f"N={report['jobs']}: report {report['latency_s']:.2f} s after the last job")
+    print_growth(grows)
     record.write(
-        "bench_sweep_scale", {"first_job": first, "per_job": jobs, "report": report},
+        "bench_sweep_scale",
+        {"first_job": first, "per_job": jobs, "report": report, "growth": grows},
         measures="Sweeps of tiny logreg jobs (basic launcher): seconds to the first job, to "
         "stop on Ctrl-C and to resume; a job's cost beside Hydra alone (a no-op task on the "
-        "same conf/); the report's latency after the last job.",
+        "same conf/); the report's latency after the last job; a job's cost as the sweep "
+        "grows, under the basic and joblib launchers.",
         out=args.out,
     )  # fmt: skip
 

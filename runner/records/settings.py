@@ -25,6 +25,7 @@ class LoggerSettings:
     timeout_s: float = 30
     log_checkpoints: Any = "auto"
     dashboard: Any = "auto"
+    share_service: bool = True
 
     def __post_init__(self) -> None:
         check_choice("logger.mode", self.mode, LOGGER_MODES)
