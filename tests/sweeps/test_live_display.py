@@ -74,6 +74,7 @@ def test_a_sweep_on_a_terminal_shows_one_live_display(data_root, tmp_path):
     assert max(len(line) for line in display) <= 100
 
 
+@pytest.mark.slow
 def test_a_failure_is_counted_and_still_said(data_root, tmp_path):
     sweep_dir = tmp_path / "sweep"
     status, shown = on_a_terminal(["-m", *SMALL, f"data.root={data_root}", "model=logreg",
@@ -84,6 +85,7 @@ def test_a_failure_is_counted_and_still_said(data_root, tmp_path):
     assert re.search(r"error: job 1 \(.*optim\.lr=inf\) failed: training diverged", shown), shown
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_sweep_and_gives_the_terminal_back(data_root, tmp_path):
     sweep_dir = tmp_path / "sweep"
     status, shown = on_a_terminal(["-m", *SMALL, f"data.root={data_root}", "model=logreg",
