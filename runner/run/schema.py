@@ -119,6 +119,14 @@ def field_type(key: str) -> Any:
     return declared
 
 
+def kinds_of(declared: Any) -> tuple[list[Any], bool]:
+    """The types a ``declared`` type allows besides None, and whether it allows None
+    (``int | None`` → ``[int], True``)."""
+    arguments = typing.get_args(declared)
+    kinds = [kind for kind in arguments if kind is not type(None)] or [declared]
+    return kinds, type(None) in arguments
+
+
 def allowed_by(declared: Any) -> str:
     """What a value of the ``declared`` type may be, in words (``an integer or null``)."""
     if typing.get_origin(declared) is list:
@@ -126,8 +134,7 @@ def allowed_by(declared: Any) -> str:
     if dataclasses.is_dataclass(declared):
         keys = ", ".join(f.name for f in dataclasses.fields(declared))
         return f"a section of settings ({keys})"
-    optional = type(None) in typing.get_args(declared)
-    kinds = [kind for kind in typing.get_args(declared) if kind is not type(None)] or [declared]
+    kinds, optional = kinds_of(declared)
     words = " or ".join(
         TYPE_WORDS.get(kind, getattr(kind, "__name__", str(kind))) for kind in kinds
     )
@@ -166,11 +173,9 @@ VALUE_NODES = {int: IntegerNode, float: FloatNode, bool: BooleanNode, str: Strin
 def value_node(key: str) -> ValueNode | None:
     """A node of the type the schema declares at ``key``, to check values with; None where it
     declares none that OmegaConf converts (an open section, ``Any``, a list)."""
-    declared = field_type(key)
-    kinds = [kind for kind in typing.get_args(declared) if kind is not type(None)] or [declared]
+    kinds, optional = kinds_of(field_type(key))
     if len(kinds) != 1 or kinds[0] not in VALUE_NODES:
         return None
-    optional = type(None) in typing.get_args(declared)
     return VALUE_NODES[kinds[0]](value=MISSING, is_optional=optional)
 
 
