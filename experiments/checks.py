@@ -4,6 +4,7 @@ The messages name the setting as the user writes it (``model.latent_dim``), sinc
 shows them as the one line that refuses a run.
 """
 
+import math
 from collections.abc import Iterable
 
 
@@ -12,6 +13,17 @@ def check_positive(**sizes: int) -> None:
     for name, value in sizes.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"model.{name} must be a positive integer, got {value!r}")
+
+
+def check_numbers(**values: float) -> None:
+    """Raise ``ValueError`` naming the first model setting that is not a finite number."""
+    for name, value in values.items():
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise ValueError(f"model.{name} must be a finite number, got {value!r}")
 
 
 def check_sizes(name: str, sizes: Iterable[int]) -> tuple[int, ...]:

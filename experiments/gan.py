@@ -38,7 +38,7 @@ from experiments.base import (
     start_in_split,
     sum_over_processes,
 )
-from experiments.checks import check_positive, check_sizes
+from experiments.checks import check_numbers, check_positive, check_sizes
 
 GENERATOR_LOSSES = ("non_saturating", "minimax")
 NOISES = ("normal", "uniform")
@@ -621,6 +621,8 @@ class GANTheory(Experiment):
         family: str = "normal",
     ) -> None:
         super().__init__()
+        check_numbers(data_mean=data_mean, data_std=data_std, model_mean=model_mean,
+                      model_std=model_std)  # fmt: skip
         for name, value in (("data_std", data_std), ("model_std", model_std)):
             if not value > 0:
                 raise ValueError(f"model.{name} must be > 0, got {value}")

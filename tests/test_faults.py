@@ -684,13 +684,19 @@ def kill_at_random_moments(
 ) -> int:
     """Start ``command`` and SIGKILL it after a random delay, then ``resume`` and kill it the
     same way, until a session ends by itself, or, after ``most`` kills, resume once more to
-    the end; return how many were killed."""
+    the end; return how many were killed.
+
+    ``window_s`` follows a whole run measured in the same test. The first kill falls in its
+    first third, so the first session is killed even when it runs faster than the run
+    measured (the machine's load changes between them); the later ones anywhere in it, the
+    wind-down included."""
     import random
 
     chooser = random.Random(seed)
     kills, current = 0, command
     while most is None or kills < most:
-        if not run_or_kill(current, chooser.uniform(0.5, window_s)):
+        latest = window_s / 3 if kills == 0 else window_s
+        if not run_or_kill(current, chooser.uniform(0.5, max(0.5, latest))):
             return kills
         kills, current = kills + 1, resume
     finished = resume.run()

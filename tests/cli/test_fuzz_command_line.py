@@ -57,6 +57,7 @@ def mistakes(draw: st.DrawFn) -> tuple[str, list[str]]:
 @example(("stn", ["+optim.lr=3"]))  # after a refused run: main() had left HYDRA_FULL_ERROR=1
 @example(("logreg", ["model.in_channels=1000000000"]))  # torch cannot allocate: RuntimeError
 @example(("stn", ["optim.lr=inf"]))  # training diverges: FloatingPointError
+@example(("gan_theory", ["model.data_mean="]))  # a mean that is no number, used in training
 def test_a_mistyped_command_line_is_one_line_or_a_completed_run(
     data_root: Path, tmp_path_factory, case
 ):
