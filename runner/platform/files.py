@@ -40,8 +40,9 @@ def _mode_for_new_files() -> int:
 def save_atomically(obj: Any, path: Path) -> None:
     """``torch.save`` to a temporary file beside ``path``, then rename it over ``path``.
 
-    torch's archive writer turns an error of the file's ``write`` (a full disk) into a
-    RuntimeError about positions; the ``OSError`` that caused it is raised instead.
+    torch's archive writer turns an error of the file's ``write`` (a full disk, or Ctrl-C
+    arriving while it writes) into a RuntimeError about positions; the ``OSError`` or
+    ``KeyboardInterrupt`` that caused it is raised instead.
     """
     import torch  # here, not at the top: the command line reads and writes JSON without it
 
@@ -58,16 +59,16 @@ def save_atomically(obj: Any, path: Path) -> None:
 
 
 class _WriteErrorKeeper:
-    """A binary file that remembers the OSError its ``write`` raised."""
+    """A binary file that remembers the OSError or KeyboardInterrupt its ``write`` raised."""
 
     def __init__(self, file: IO[bytes]) -> None:
         self.file = file
-        self.error: OSError | None = None
+        self.error: OSError | KeyboardInterrupt | None = None
 
     def write(self, data: bytes) -> int:
         try:
             return self.file.write(data)
-        except OSError as error:
+        except (OSError, KeyboardInterrupt) as error:
             self.error = error
             raise
 
