@@ -61,8 +61,7 @@ class SweepBatches(Callback):
 
 def job_count(config: DictConfig) -> int:
     """How many jobs the basic sweeper launches: the product of the swept keys' values."""
-    from runner.sweeps.values import swept_keys
+    from runner.sweeps.values import swept_keys, task_overrides
 
-    overrides = list(OmegaConf.select(config, "hydra.overrides.task", default=[]) or [])
-    keys = swept_keys(overrides, set(), {})
+    keys = swept_keys(task_overrides(config), set(), {})
     return math.prod(len(key.values) or 1 for key in keys)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from runner.platform.console import LIVE_SWEEP, console, format_value
 from runner.platform.environment import in_slurm_job
@@ -152,12 +152,10 @@ def total_jobs(config: DictConfig) -> int | None:
 def swept_keys_of(config: DictConfig) -> list[str]:
     """The keys the sweep of ``config`` (its Hydra config) varies, from its overrides and
     its Optuna search space."""
-    from runner.sweeps.values import swept_keys
+    from runner.sweeps.values import search_space, swept_keys, task_overrides
 
-    overrides = list(OmegaConf.select(config, "hydra.overrides.task", default=[]) or [])
-    search = OmegaConf.select(config, "hydra.sweeper.params", default=None) or {}
-    space = {str(key): str(value) for key, value in search.items()}
-    return [key.key for key in swept_keys(overrides, set(), space)]
+    keys = swept_keys(task_overrides(config), set(), search_space(config))
+    return [key.key for key in keys]
 
 
 class SweepProgress(Callback):

@@ -211,17 +211,26 @@ def jobs(
         yield number, tuple(combination[: len(groups)]), tuple(combination[len(groups) :])
 
 
-def check_sweep_values(config: DictConfig) -> str | None:
-    """The first problem with a value the sweep of ``config`` (its Hydra config) would give."""
-    overrides = list(OmegaConf.select(config, "hydra.overrides.task", default=[]) or [])
-    groups = set(OmegaConf.to_container(config.hydra.runtime.choices))  # type: ignore[arg-type]
+def task_overrides(config: DictConfig) -> list[str]:
+    """The sweep's overrides, as typed, of ``config`` (its Hydra config)."""
+    return list(OmegaConf.select(config, "hydra.overrides.task", default=[]) or [])
+
+
+def search_space(config: DictConfig) -> dict[str, str]:
+    """The Optuna search space a ``search=`` option sets (``hydra.sweeper.params``), if any."""
     search = OmegaConf.select(config, "hydra.sweeper.params", default=None)
-    space = (
+    return (
         {str(k): str(v) for k, v in (OmegaConf.to_container(search) or {}).items()}
         if search
         else {}
     )
-    keys = swept_keys(overrides, groups, space)
+
+
+def check_sweep_values(config: DictConfig) -> str | None:
+    """The first problem with a value the sweep of ``config`` (its Hydra config) would give."""
+    overrides = task_overrides(config)
+    groups = set(OmegaConf.to_container(config.hydra.runtime.choices))  # type: ignore[arg-type]
+    keys = swept_keys(overrides, groups, search_space(config))
     if not keys:
         return None
     swept = {k.key for k in keys}
