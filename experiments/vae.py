@@ -97,13 +97,35 @@ def bernoulli_log_likelihood(logits: Tensor, x: Tensor) -> Tensor:
     return -bce.flatten(-3).sum(-1)
 
 
+@torch.no_grad()
+def bernoulli_log_likelihoods(logits: Tensor, x: Tensor) -> Tensor:
+    """log p(x|z) per image for many latents of each, for evaluation (no gradients):
+    ``logits`` [K, B, C, H, W] decoded from K latents of each of the B images ``x``
+    [B, C, H, W] → [K, B].
+
+    The sum :func:`bernoulli_log_likelihood` takes, Σ x·l − Σ softplus(l) over the pixels, with
+    softplus(l) = max(l, 0) + log(1 + exp(−|l|)) computed in place. Torch's softplus and binary
+    cross-entropy call ``log1p``, which their CPU kernels do not vectorise: this is several
+    times faster on the K·B logits of the importance-sampled likelihood, most of a VAE's test
+    evaluation, and equal up to float32 rounding (the log of a number in (1, 2] loses nothing
+    that a float32 sum over the pixels keeps).
+    """
+    logits, pixels = logits.float().flatten(-3), x.float().flatten(-3)
+    softplus = logits.abs().neg_().exp_().add_(1).log_().add_(logits.clamp(min=0))
+    return (logits * pixels).sum(-1) - softplus.sum(-1)
+
+
 def gaussian_log_density(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
     """log N(z; μ, diag σ²), summed over the last dimension."""
     return -0.5 * (LOG_2PI + logvar + (z - mu).square() / logvar.exp()).sum(-1)
 
 
 def importance_sampled_log_likelihood(
-    model: "VAE", x: Tensor, k: int, batch_size: int = 10_000
+    model: "VAE",
+    x: Tensor,
+    k: int,
+    batch_size: int = 10_000,
+    posterior: tuple[Tensor, Tensor] | None = None,
 ) -> Tensor:
     """log p(x) per image, estimated with K samples z_k of q(z|x) as the proposal:
 
@@ -112,8 +134,9 @@ def importance_sampled_log_likelihood(
     computed by log-sum-exp. Its expectation is a lower bound on log p(x) that equals the ELBO
     for K = 1 and rises towards log p(x) as K grows (Burda et al., 2015, Theorem 1). The K
     samples are decoded ``batch_size`` // len(x) at a time (at least one), to bound memory.
+    ``posterior``: q's (μ, log σ²) for ``x`` when the caller has them already.
     """
-    mu, logvar = model.encoder(x)
+    mu, logvar = model.encoder(x) if posterior is None else posterior
     prior = torch.zeros_like(mu)
     chunk = max(1, batch_size // len(x))
     log_weights = []
@@ -121,7 +144,7 @@ def importance_sampled_log_likelihood(
         n = min(chunk, k - start)
         z = mu + (0.5 * logvar).exp() * torch.randn(n, *mu.shape, dtype=mu.dtype, device=mu.device)
         log_prior = gaussian_log_density(z, prior, prior)
-        log_joint = bernoulli_log_likelihood(model.decoder(z), x) + log_prior
+        log_joint = bernoulli_log_likelihoods(model.decoder(z), x) + log_prior
         log_weights.append(log_joint - gaussian_log_density(z, mu, logvar))
     return torch.logsumexp(torch.cat(log_weights), dim=0) - math.log(k)
 
@@ -300,7 +323,7 @@ class VAE(Experiment):
             posterior_means.add(posterior[0])
             reconstruction, kl = self.elbo_terms(x, posterior)
             log_likelihood = importance_sampled_log_likelihood(
-                self, x, k, self.importance_batch_size
+                self, x, k, self.importance_batch_size, posterior
             )
             return {
                 "elbo": (reconstruction - kl).sum(),

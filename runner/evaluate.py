@@ -1,11 +1,17 @@
 """Evaluate a trained run's checkpoint on its test split, or on other data, without training.
 
-    python -m runner.evaluate RUN_DIR [checkpoint=best|last] [data=OPTION] [data.KEY=VALUE ...] [device.KEY=VALUE ...]
+    python -m runner.evaluate RUN_DIR [checkpoint=best|last] [data=OPTION] [data.KEY=VALUE ...]
+                              [device.KEY=VALUE ...] [logger.KEY=VALUE ...]
 
 The model is rebuilt from the config saved in the checkpoint and loaded with its weights; the
 metrics are printed and stored in ``RUN_DIR/evaluation.json``, one entry per evaluation. The
 data may change (``data.distortion=rotated``: how does an RTS-trained ST-CNN transfer?), the
 model may not: the weights belong to the model they were trained as.
+
+When the evaluated run logged to W&B (its ``logger`` section, which ``logger.KEY=VALUE`` may
+change here: ``logger.mode=disabled``), the evaluation is a W&B run of its own, job type
+``evaluate``, in the same group: its metrics in the summary, its config saying which run,
+checkpoint and data it evaluated.
 
 A checkpoint is data. It is read with ``torch.load(weights_only=True)``, and before anything is
 built every ``_target_`` of its model and data config is checked against what this project
@@ -15,7 +21,9 @@ names anything else (``os.system``, a function that writes files) is refused, no
 
 import importlib
 import inspect
+import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +41,9 @@ from runner.platform.device import resolve_device, set_determinism
 from runner.platform.errors import CONFIG_ERROR_EXIT_CODE, ConfigError
 from runner.platform.files import read_json, write_json_atomically
 from runner.platform.settings import DeviceSettings
+from runner.records.settings import LoggerSettings
 from runner.records.summary import summary_table
+from runner.records.wandb_run import RunLabels, start_wandb
 from runner.run.build import build, build_dataset
 from runner.run.schema import typed_value
 from runner.run.settings import section
@@ -42,9 +52,9 @@ from runner.training.evaluation import evaluate
 
 USAGE = (
     "usage: python -m runner.evaluate RUN_DIR [checkpoint=best|last] [data=OPTION] "
-    "[data.KEY=VALUE ...] [device.KEY=VALUE ...]"
+    "[data.KEY=VALUE ...] [device.KEY=VALUE ...] [logger.KEY=VALUE ...]"
 )
-MAY_CHANGE = ("data.", "device.")
+MAY_CHANGE = ("data.", "device.", "logger.")
 CHECKPOINTS = ("best", "last")
 DATASET_READERS = "runner.data.datasets."
 
@@ -122,7 +132,7 @@ def apply_overrides(config: DictConfig, overrides: list[str]) -> None:
         if not key.startswith(MAY_CHANGE):
             raise ConfigError(
                 f"{key} cannot change in an evaluation: the weights belong to the model they "
-                "were trained as (data=, data.*, device= and device.* may change)"
+                "were trained as (data=, data.*, device=, device.* and logger.* may change)"
             )
         if OmegaConf.select(config, key, default=MISSING) is MISSING:
             raise ConfigError(unknown_key_message(config, key))
@@ -131,6 +141,7 @@ def apply_overrides(config: DictConfig, overrides: list[str]) -> None:
     resolved = OmegaConf.to_container(config, resolve=True)
     section(DataSettings, resolved["data"])
     section(DeviceSettings, resolved["device"])
+    section(LoggerSettings, resolved["logger"])
 
 
 def image_size_for(data: DictConfig, saved: DictConfig) -> int:
@@ -170,9 +181,12 @@ def test_loader(config: DictConfig, saved_data: DictConfig, device: torch.device
     return TensorLoader(test, config.data.eval_batch_size, shuffle=False)
 
 
-def evaluate_run(run_dir: Path, checkpoint_name: str, overrides: list[str]) -> dict[str, Any]:
-    """Evaluate ``run_dir``'s checkpoint on the test split; return the entry it adds to
-    ``evaluation.json``."""
+def evaluate_run(
+    run_dir: Path, checkpoint_name: str, overrides: list[str], command: str = ""
+) -> dict[str, Any]:
+    """Evaluate ``run_dir``'s checkpoint on the test split, add the entry to
+    ``evaluation.json`` and, when the run logs to W&B, log it there; return the entry.
+    ``command``: the command line, the W&B run's notes."""
     path = run_dir / "checkpoints" / f"{checkpoint_name}.pt"
     if not path.is_file():
         raise ConfigError(
@@ -192,12 +206,50 @@ def evaluate_run(run_dir: Path, checkpoint_name: str, overrides: list[str]) -> d
     experiment = build(config.model, "model").to(device)
     experiment.load_state_dict(checkpoint["experiment"])
     metrics = evaluate(experiment, loader, "test", config.seed)
-    return {
+    state = checkpoint.get("state", checkpoint)  # checkpoints of format 1 kept it at the top
+    entry = {
         "checkpoint": checkpoint_name,
-        "step": checkpoint["step"] if "step" in checkpoint else checkpoint["state"]["step"],
+        "step": state["step"],
         "overrides": overrides,
         "metrics": metrics,
     }
+    record(run_dir, entry)
+    show(run_dir, entry)
+    log_in_wandb(config, run_dir, entry, state.get("wandb_run_id"), command)
+    return entry
+
+
+def log_in_wandb(
+    config: DictConfig, run_dir: Path, entry: dict[str, Any], trained_id: str | None, command: str
+) -> None:
+    """The evaluation ``entry`` as a W&B run of job type ``evaluate`` (unless the ``logger``
+    section disables W&B): in the evaluated run's group, named after it, tagged with the id
+    of its W&B run (``trained_id``); the metrics in its summary, what was evaluated in its
+    config. Offline, it is kept under ``run_dir/wandb`` for ``python -m runner.sync``."""
+    logger = section(LoggerSettings, OmegaConf.to_container(config.logger, resolve=True))
+    label = " ".join(["evaluate", entry["checkpoint"], *entry["overrides"]])
+    settings = replace(logger, name=f"{logger.name or trained_id or run_dir.name} · {label}")
+    evaluated = {"run_dir": str(run_dir), "wandb_run_id": trained_id}
+    evaluated |= {key: entry[key] for key in ("checkpoint", "step", "overrides")}
+    tags = (f"evaluates:{trained_id}",) if trained_id else ()
+    wandb = start_wandb(
+        settings, {**OmegaConf.to_container(config, resolve=True), "evaluated": evaluated},
+        run_dir, None, RunLabels("evaluate", tags, command or None),
+    )  # fmt: skip
+    if wandb is None:
+        return
+    wandb.set_summary({**entry["metrics"], "step": entry["step"]})
+    wandb.finish(failed=False)
+    if wandb.offline:
+        console.print(f"W&B run saved offline; upload it with: python -m runner.sync {run_dir}")
+
+
+def show(run_dir: Path, entry: dict[str, Any]) -> None:
+    """The evaluation's metrics as a table, and where they are kept."""
+    checkpoint = run_dir / "checkpoints" / f"{entry['checkpoint']}.pt"
+    console.print(f"{checkpoint} (step {entry['step']}) on the test split")
+    console.print(summary_table(entry["metrics"], next(iter(entry["metrics"]))))
+    console.print(f"saved in {run_dir / 'evaluation.json'}")
 
 
 def record(run_dir: Path, entry: dict[str, Any]) -> None:
@@ -217,17 +269,11 @@ def main(arguments: list[str] | None = None) -> None:
         return
     try:
         run_dir, checkpoint_name, overrides = parse_arguments(arguments)
-        entry = evaluate_run(run_dir, checkpoint_name, overrides)
-        record(run_dir, entry)
+        command = shlex.join(["python", "-m", "runner.evaluate", *arguments])
+        evaluate_run(run_dir, checkpoint_name, overrides, command)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(CONFIG_ERROR_EXIT_CODE)
-    console.print(
-        f"{run_dir / 'checkpoints' / checkpoint_name}.pt (step {entry['step']}) on the test split"
-    )
-    first = next(iter(entry["metrics"]))
-    console.print(summary_table(entry["metrics"], first))
-    console.print(f"saved in {run_dir / 'evaluation.json'}")
 
 
 if __name__ == "__main__":

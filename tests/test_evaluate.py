@@ -133,3 +133,39 @@ def test_device_and_help_as_on_the_training_command_line(trained, capsys):
     assert "(step 40) on the test split" in capsys.readouterr().out
     main(["--help"])
     assert "python -m runner.evaluate RUN_DIR" in capsys.readouterr().out
+
+
+def test_an_evaluation_of_a_run_that_logged_to_wandb_is_a_wandb_run_of_its_own(tmp_path, data_root):
+    """Job type ``evaluate``, in the evaluated run's group, pointing at its W&B run, with the
+    metrics evaluation.json keeps in its summary; ``logger.mode=disabled`` makes none."""
+    from runner.train import run
+    from tests.conftest import SMALL, compose_config
+    from tests.wandb_records import read_finished_run
+
+    run_dir = tmp_path / "run"
+    cfg = compose_config(*SMALL, f"data.root={data_root}", "trainer.max_steps=10",
+                         "logger=wandb", "logger.mode=offline", "logger.group=study")  # fmt: skip
+    run(cfg, run_dir)
+    last = torch.load(run_dir / "checkpoints/last.pt", weights_only=True)
+    trained_id = last["state"]["wandb_run_id"]  # named after it: offline runs have no W&B name
+
+    result = evaluate_cli(run_dir, "checkpoint=last", "data.distortion=rotated")
+    assert result.returncode == 0, result.stderr
+    assert f"python -m runner.sync {run_dir}" in result.stdout
+    name = f"{trained_id} · evaluate last data.distortion=rotated"
+    evaluation = read_finished_run(run_dir, name=name)
+    assert (evaluation.job_type, evaluation.group) == ("evaluate", "study")
+    assert trained_id and f"evaluates:{trained_id}" in evaluation.tags
+    assert evaluation.config["evaluated"]["wandb_run_id"] == trained_id
+    entry = json.loads((run_dir / "evaluation.json").read_text())["last data.distortion=rotated"]
+    for key, value in entry["metrics"].items():
+        assert evaluation.summary[key] == pytest.approx(value), key
+    assert evaluation.config["evaluated"]["checkpoint"] == "last"
+    assert evaluation.config["evaluated"]["overrides"] == ["data.distortion=rotated"]
+    assert evaluation.config["data"]["distortion"] == "rotated"
+    assert evaluation.notes.startswith("python -m runner.evaluate ")
+
+    runs_before = sorted(run_dir.glob("wandb/offline-run-*"))
+    quiet = evaluate_cli(run_dir, "checkpoint=last", "logger.mode=disabled")
+    assert quiet.returncode == 0, quiet.stderr
+    assert sorted(run_dir.glob("wandb/offline-run-*")) == runs_before

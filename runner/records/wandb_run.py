@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_ALIASES = {"best.pt": "best", "last.pt": "latest"}
 STEP_METRIC = "step"  # every metric's x-axis in W&B: the run's optimisation step
-JOB_TYPES = ("train", "sweep-report")  # the runs a W&B project holds
+JOB_TYPES = ("train", "evaluate", "sweep-report")  # the runs a W&B project holds
 
 
 def wandb_server() -> str:

@@ -10,6 +10,7 @@ from torch import Tensor
 from experiments.vae import (
     VAE,
     bernoulli_log_likelihood,
+    bernoulli_log_likelihoods,
     gaussian_kl,
     gaussian_log_density,
     importance_sampled_log_likelihood,
@@ -100,6 +101,18 @@ def test_reparameterised_samples_have_the_right_moments_and_gradients() -> None:
 
 
 # --- Importance sampling ---
+
+
+def test_the_many_latents_likelihood_is_the_negative_cross_entropy() -> None:
+    """Σ x·l − Σ softplus(l) equals −BCE summed, for binary and grey pixels and for logits far
+    in both tails, where a naive log(1 + exp(l)) would overflow."""
+    generator = torch.Generator().manual_seed(0)
+    logits = 8 * torch.randn(5, 3, 1, 28, 28, generator=generator)
+    logits[0, 0, 0, :2] = torch.tensor([[-90.0] * 28, [90.0] * 28])
+    for x in (torch.bernoulli(torch.rand(3, 1, 28, 28, generator=generator)),
+              torch.rand(3, 1, 28, 28, generator=generator)):  # fmt: skip
+        expected = bernoulli_log_likelihood(logits, x.expand_as(logits))
+        torch.testing.assert_close(bernoulli_log_likelihoods(logits, x), expected)
 
 
 def test_importance_sampling_is_exact_when_q_is_the_posterior() -> None:
