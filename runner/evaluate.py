@@ -141,7 +141,7 @@ def apply_overrides(config: DictConfig, overrides: list[str]) -> None:
     resolved = OmegaConf.to_container(config, resolve=True)
     section(DataSettings, resolved["data"])
     section(DeviceSettings, resolved["device"])
-    section(LoggerSettings, resolved["logger"])
+    LoggerSettings.of(resolved.get("logger", {}))  # a run older than a logger key has its default
 
 
 def image_size_for(data: DictConfig, saved: DictConfig) -> int:
@@ -226,7 +226,7 @@ def log_in_wandb(
     section disables W&B): in the evaluated run's group, named after it, tagged with the id
     of its W&B run (``trained_id``); the metrics in its summary, what was evaluated in its
     config. Offline, it is kept under ``run_dir/wandb`` for ``python -m runner.sync``."""
-    logger = section(LoggerSettings, OmegaConf.to_container(config.logger, resolve=True))
+    logger = LoggerSettings.of(OmegaConf.to_container(config.get("logger", {}), resolve=True))
     label = " ".join(["evaluate", entry["checkpoint"], *entry["overrides"]])
     settings = replace(logger, name=f"{logger.name or trained_id or run_dir.name} · {label}")
     evaluated = {"run_dir": str(run_dir), "wandb_run_id": trained_id}

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -169,3 +170,16 @@ def test_an_evaluation_of_a_run_that_logged_to_wandb_is_a_wandb_run_of_its_own(t
     quiet = evaluate_cli(run_dir, "checkpoint=last", "logger.mode=disabled")
     assert quiet.returncode == 0, quiet.stderr
     assert sorted(run_dir.glob("wandb/offline-run-*")) == runs_before
+
+
+def test_a_checkpoint_of_an_earlier_version_is_evaluated(tmp_path, data_root, capsys):
+    """Its saved config lacks the logger keys added since (``notes``, ``dashboard``, ...):
+    they take their defaults."""
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    format_2 = REPO / "tests/golden/format2_run/last_checkpoint.zip"
+    shutil.copy(format_2, run_dir / "checkpoints/last.pt")
+    main([str(run_dir), "checkpoint=last", f"data.root={data_root}"])
+    assert "(step 100) on the test split" in capsys.readouterr().out
+    evaluations = json.loads((run_dir / "evaluation.json").read_text())
+    assert "test/acc" in evaluations[f"last data.root={data_root}"]["metrics"]
