@@ -136,8 +136,15 @@ def apply_overrides(config: DictConfig, overrides: list[str]) -> None:
             )
         if OmegaConf.select(config, key, default=MISSING) is MISSING:
             raise ConfigError(unknown_key_message(config, key))
+        # the saved config holds data.dataset.root as the path it resolved to: it follows a
+        # moved data.root, as in training, where it is ${data.root}
+        moves_the_dataset = (
+            key == "data.root" and config.data.dataset.get("root") == config.data.root
+        )
         config.merge_with_dotlist([override])
         OmegaConf.update(config, key, typed_value(key, OmegaConf.select(config, key)))
+        if moves_the_dataset:
+            config.data.dataset.root = config.data.root
     resolved = OmegaConf.to_container(config, resolve=True)
     section(DataSettings, resolved["data"])
     section(DeviceSettings, resolved["device"])

@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -174,12 +173,16 @@ def test_an_evaluation_of_a_run_that_logged_to_wandb_is_a_wandb_run_of_its_own(t
 
 def test_a_checkpoint_of_an_earlier_version_is_evaluated(tmp_path, data_root, capsys):
     """Its saved config lacks the logger keys added since (``notes``, ``dashboard``, ...):
-    they take their defaults."""
+    they take their defaults. Its data were in a directory long gone: ``data.root`` moves the
+    dataset's own root with it, and nothing is written where they were."""
     run_dir = tmp_path / "run"
     (run_dir / "checkpoints").mkdir(parents=True)
-    format_2 = REPO / "tests/golden/format2_run/last_checkpoint.zip"
-    shutil.copy(format_2, run_dir / "checkpoints/last.pt")
+    format_2 = torch.load(REPO / "tests/golden/format2_run/last_checkpoint.zip", weights_only=True)
+    gone = tmp_path / "gone"  # where the data were when it was saved
+    format_2["config"]["data"]["root"] = format_2["config"]["data"]["dataset"]["root"] = str(gone)
+    torch.save(format_2, run_dir / "checkpoints/last.pt")
     main([str(run_dir), "checkpoint=last", f"data.root={data_root}"])
+    assert not gone.exists()
     assert "(step 100) on the test split" in capsys.readouterr().out
     evaluations = json.loads((run_dir / "evaluation.json").read_text())
     assert "test/acc" in evaluations[f"last data.root={data_root}"]["metrics"]
