@@ -135,6 +135,7 @@ def test_device_and_help_as_on_the_training_command_line(trained, capsys):
     assert "python -m runner.evaluate RUN_DIR" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # a run and two evaluations through the command line: CI's full run
 def test_an_evaluation_of_a_run_that_logged_to_wandb_is_a_wandb_run_of_its_own(tmp_path, data_root):
     """Job type ``evaluate``, in the evaluated run's group, pointing at its W&B run, with the
     metrics evaluation.json keeps in its summary; ``logger.mode=disabled`` makes none."""
