@@ -69,7 +69,8 @@ def checkpoint_to_resume(run_dir: Path, resume: bool) -> dict[str, Any] | None:
                 "another run directory (hydra.run.dir)"
             )
         return None
-    for path in remove_unfinished_writes(last.parent) + remove_unfinished_writes(run_dir):
+    written_to = (run_dir, last.parent, run_dir / "figures")  # where a run writes atomically
+    for path in [path for folder in written_to for path in remove_unfinished_writes(folder)]:
         console.print(f"removed {path.name}, left by a write that did not finish")
     if not last.exists():
         console.print(f"resume=true: no checkpoint in {last.parent}; starting a new run")

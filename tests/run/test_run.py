@@ -81,6 +81,19 @@ def test_resume_continues_a_run_stopped_mid_epoch_to_a_longer_schedule(make_conf
     assert split["metrics"] == json.loads((tmp_path / "whole/summary.json").read_text())["metrics"]
 
 
+def test_resume_removes_the_writes_a_killed_run_left_unfinished(make_config, tmp_path, capsys):
+    """A process killed between a temporary file and its rename leaves the temporary file:
+    in the run directory, its checkpoints or its figures. Resuming removes them all."""
+    run(make_config("trainer.max_steps=5"), tmp_path)
+    left = [tmp_path / ".summary.json.a1.tmp", tmp_path / "checkpoints/.last.pt.b2.tmp",
+            tmp_path / "figures/.stn.png.c3.tmp"]  # fmt: skip
+    for path in left:
+        path.write_bytes(b"half")
+    run(make_config("trainer.max_steps=10", "resume=true"), tmp_path)
+    assert not any(path.exists() for path in left)
+    assert capsys.readouterr().out.count("left by a write that did not finish") == 3
+
+
 def test_resume_without_a_checkpoint_starts_afresh(make_config, tmp_path):
     assert run(make_config("resume=true", "trainer.max_steps=5"), tmp_path) > 0
     assert json.loads((tmp_path / "summary.json").read_text())["steps"] == 5
