@@ -539,6 +539,7 @@ MOMENTS = {
     "checkpoint write": ("os:replace", "2", "SIGTERM", "--match", "last.pt"),
     "evaluation": ("runner.training.evaluation:evaluate", "1", "SIGINT", "--match", "'test'"),
     "figure saving": ("runner.records.run_log:RunLog.save_figures", "2", "SIGTERM"),
+    "figure drawing": ("runner.records.figure_worker:FigureWorker.draw", "1", "SIGINT"),
     "W&B finish": ("runner.records.wandb_run:WandbRun.finish", "1", "SIGINT"),
 }
 WORST_MOMENTS = ("checkpoint write", "evaluation")  # in the default suite; all of them: slow
@@ -565,7 +566,7 @@ def test_a_signal_at_any_moment_resumes_to_the_same_metrics(reference, tmp_path,
     for moment, command, result in zip(moments, commands, run_all(commands), strict=True):
         assert result.returncode == 130, (moment, result.stderr)
         assert "Traceback" not in result.stderr, (moment, result.stderr)
-        if moment in ("checkpoint write", "evaluation", "figure saving"):
+        if moment in ("checkpoint write", "evaluation", "figure saving", "figure drawing"):
             summary = json.loads((command.run_dir / "summary.json").read_text())
             assert summary["status"] == "interrupted", moment
         if moment == "start-up":  # before the job began: the same command starts it
@@ -588,8 +589,7 @@ LOADING = {  # a library, as it starts to load: the moment of the run it marks
     "torch": "the job, before the run",
     "numpy.linalg": "torch's compiler, under torch.optim",
     "wandb": "the run's start, before its first step",
-    "matplotlib.figure": "the run's end, before its summary",
-}
+}  # matplotlib: loaded by the run's figure worker, which leaves Ctrl-C to the run
 
 
 @pytest.mark.parametrize(

@@ -238,7 +238,8 @@ def imported_modules(importtime_output: str) -> set[str]:
 
 def test_a_run_on_idx_files_imports_only_what_it_uses(tmp_path):
     """No torchvision (the files are read as they are), no torch._dynamo (nothing compiles),
-    no W&B with logger=none, no Optuna or submitit outside their sweeps."""
+    no W&B with logger=none, no Optuna or submitit outside their sweeps, and no matplotlib:
+    the run's figures are drawn by its figure worker (runner.records.figure_worker)."""
     from tests.data.test_data import write_idx
 
     generator = torch.Generator().manual_seed(0)
@@ -256,8 +257,10 @@ def test_a_run_on_idx_files_imports_only_what_it_uses(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     imported = imported_modules(result.stderr)
     assert {"torch", "experiments.base"} <= imported
-    unused = {"torchvision", "torchvision.datasets", "torch._dynamo", "wandb", "optuna", "submitit"}
+    unused = {"torchvision", "torchvision.datasets", "torch._dynamo", "wandb", "optuna", "submitit",
+              "matplotlib"}  # fmt: skip
     assert imported & unused == set()
+    assert (tmp_path / "run" / "figures" / "curves.png").is_file()
 
 
 def test_a_compiled_run_gets_torchs_compiler_marks_back():

@@ -19,7 +19,9 @@ from runner.platform.errors import (
     unwritable_place,
 )
 from runner.platform.signals import INTERRUPTED_EXIT_CODE, interrupts_deferred, tell_interrupted
+from runner.records.figure_worker import figure_worker
 from runner.records.overrides import without_resume
+from runner.run.settings import settings_of
 from runner.sweeps.job import SweepJob, group_choices, run_sweep_job
 from runner.sweeps.threads import parallel_jobs, threads_per_job
 
@@ -29,15 +31,27 @@ RUN_FAILED_EXIT_CODE = 1
 def run_job(cfg: DictConfig) -> float | None:
     """Hydra's task function: this job's objective (None for a sweep's job that failed)."""
     logging.raiseExceptions = False  # train.log on a full disk: the run says so, not logging
-    with interrupts_deferred():  # torch and the rest of what a run uses, loaded whole
-        import runner.run.lifecycle  # noqa: F401
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
     fill_in_from_hydra(cfg)
     job = SweepJob.current()
-    if job is not None:
-        brief_output()  # a line as each job starts and ends; its details are in its files
-        return run_sweep_job(cfg, run_dir, job)
-    return run_one(cfg, run_dir)
+    with figure_worker(wanted=job is None and draws_own_figures(cfg)):  # started before torch
+        with interrupts_deferred():  # torch and the rest of what a run uses, loaded whole
+            import runner.run.lifecycle  # noqa: F401
+        run_dir = Path(HydraConfig.get().runtime.output_dir)
+        if job is not None:
+            brief_output()  # a line as each job starts and ends; its details are in its files
+            return run_sweep_job(cfg, run_dir, job)
+        return run_one(cfg, run_dir)
+
+
+def draws_own_figures(cfg: DictConfig) -> bool:
+    """Whether this process, running one run, will draw its figures at the end: it does
+    unless it launches the run's processes (``device.processes`` > 1) or is a rank other than
+    0, or its settings are refused (the run then says why, as it starts)."""
+    try:
+        settings = settings_of(cfg)  # a few milliseconds, and no torch
+    except Exception:  # reported by the run, in one line
+        return False
+    return torchrun_rank() == 0 and settings.device.processes <= 1
 
 
 def run_one(cfg: DictConfig, run_dir: Path) -> float:

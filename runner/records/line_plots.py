@@ -2,14 +2,16 @@
 run's figures at each validation, drawn from there when the run ends."""
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from experiments.base import LinePlot
 from runner.figures.lines import draw_line_panels
 from runner.platform.files import read_json, write_json_atomically
 
+if TYPE_CHECKING:  # drawing them needs no torch (runner.records.figure_worker)
+    from experiments.base import LinePlot
 
-def as_record(plot: LinePlot) -> dict[str, Any]:
+
+def as_record(plot: "LinePlot") -> dict[str, Any]:
     return {
         "title": plot.title,
         "x_label": plot.x_label,
@@ -20,7 +22,7 @@ def as_record(plot: LinePlot) -> dict[str, Any]:
     }
 
 
-def save_line_plots(plots: dict[str, LinePlot], figures_dir: Path) -> list[Path]:
+def save_line_plots(plots: "dict[str, LinePlot]", figures_dir: Path) -> list[Path]:
     """``figures/<name>.json`` for each plot: the numbers, for the figures and for anyone."""
     paths = []
     for name, plot in plots.items():

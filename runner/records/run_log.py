@@ -6,11 +6,11 @@ from pathlib import Path
 from torch import Tensor
 
 from experiments.base import Histogram, LinePlot
+from runner.records.figure_worker import draw_with_worker
 from runner.records.images import save_png
-from runner.records.metrics import MetricsFile, read_metrics, read_series
+from runner.records.metrics import MetricsFile, read_metrics
 from runner.records.wandb_run import WandbRun
 
-CURVES = "curves"  # figures/curves.png: every metric against steps
 ONCE_PER_RUN = ("test/", "perf/startup_s", "perf/compile_s")  # names, or their prefixes
 
 
@@ -99,11 +99,11 @@ class RunLog:
             save_line_plots(plots, self.figures_dir)
 
     def draw_figures(self, title: str, step: int) -> dict[str, Path]:
-        """Draw the run's figures from its files (:func:`draw_run_figures`) and send them to
+        """Draw the run's figures from its files (:func:`draw_with_worker`) and send them to
         W&B."""
         if not self.writes:
             return {}
-        paths = draw_run_figures(self.run_dir, title)
+        paths = draw_with_worker(self.run_dir, title)
         if paths and self.wandb is not None:
             self.wandb.log_images(paths, step=step)
         return paths
@@ -126,28 +126,3 @@ class RunLog:
                     raise  # a failed run's own error (a full disk, most likely) is reported
         if self.wandb is not None:
             self.wandb.finish(failed=failed)
-
-
-def draw_run_figures(run_dir: Path, title: str) -> dict[str, Path]:
-    """Draw ``figures/curves.png`` from a run's ``metrics.jsonl`` and its line plots as PNG
-    files; the figures drawn, by name. A figure that cannot be drawn is a warning, not a
-    failure."""
-    from runner.figures.canvas import draw_safely
-    from runner.figures.curves import draw_run_curves
-    from runner.records.line_plots import draw_run_line_plots
-
-    figures_dir = run_dir / "figures"
-    paths: dict[str, Path] = {}
-
-    def curves() -> None:
-        series = read_series(run_dir / "metrics.jsonl")
-        drawn = draw_run_curves(series, figures_dir / f"{CURVES}.png", title)
-        if drawn is not None:
-            paths[CURVES] = drawn
-
-    def line_plots() -> None:
-        paths.update({path.stem: path for path in draw_run_line_plots(figures_dir)})
-
-    draw_safely(f"{figures_dir / CURVES}.png", curves)
-    draw_safely(f"the line plots in {figures_dir}", line_plots)
-    return paths

@@ -10,6 +10,7 @@ from runner.platform.console import Display, console
 from runner.platform.errors import describe_error, unwritable_place
 from runner.platform.signals import interrupts_deferred
 from runner.records.config_tree import show_config
+from runner.records.figure_worker import worker_ready
 from runner.records.metrics import MetricsFile
 from runner.records.run_log import RunLog, measured_once
 from runner.records.summary import summary_table, write_summary
@@ -58,8 +59,8 @@ def train_and_test(run: PreparedRun, log: RunLog) -> tuple[str, float]:
     log.training_ended_at = time.time()  # the wind-down starts: test, figures, summary
     if stop_reason == "pruned":  # the search has judged it: testing it would be time lost
         return stop_reason, log.final_metrics().get(training.objective.metric, float("nan"))
-    if run.processes.main and run.settings.draws_figures:
-        load_matplotlib_in_background()  # for the figures drawn after the test
+    if run.processes.main and run.settings.draws_figures and not worker_ready():
+        load_matplotlib_in_background()  # for the figures it draws after the test
     test_metrics = evaluate(training.experiment, training.loaders.test, "test", training.plan.seed)
     log.log(test_metrics, step=state.step, epoch=state.epoch)
     return stop_reason, training.objective.value_in(log.final_metrics())

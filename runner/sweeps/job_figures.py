@@ -9,16 +9,17 @@ comes at once whatever the sweep's size. ``sweep.job_figures=job`` has each job 
 
 import multiprocessing
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from runner.platform.children import die_with_parent
+from runner.records.run_figures import CURVES, draw_run_figures
 from runner.sweeps.outcomes import JobOutcome
 
 DRAWN_AT_MOST = 100
-CURVES_FILE = "curves.png"  # what runner.records.run_log draws, named without importing torch
+CURVES_FILE = f"{CURVES}.png"
 
 
 def undrawn(jobs: Sequence[JobOutcome]) -> list[JobOutcome]:
@@ -30,24 +31,7 @@ def undrawn(jobs: Sequence[JobOutcome]) -> list[JobOutcome]:
     ]  # fmt: skip
 
 
-PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
-
-
-def die_with_parent(parent: int) -> None:
-    """Make this worker go when the sweep's process goes, even by SIGKILL: on Linux the
-    kernel sends it SIGKILL then. An orphaned worker would wait for work forever, holding the
-    sweep's output open."""
-    if sys.platform == "linux":
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # gone before the request took effect
-        os._exit(1)
-
-
 def draw_one(run_dir: str, title: str) -> int:
-    from runner.records.run_log import draw_run_figures
-
     return len(draw_run_figures(Path(run_dir), title))
 
 
