@@ -18,6 +18,7 @@ from runner.platform.errors import (
     setting_for,
     unwritable_place,
 )
+from runner.platform.memory import keep_freed_memory
 from runner.platform.signals import INTERRUPTED_EXIT_CODE, interrupts_deferred, tell_interrupted
 from runner.records.figure_worker import figure_worker
 from runner.records.overrides import without_resume
@@ -32,6 +33,7 @@ def run_job(cfg: DictConfig) -> float | None:
     """Hydra's task function: this job's objective (None for a sweep's job that failed)."""
     logging.raiseExceptions = False  # train.log on a full disk: the run says so, not logging
     fill_in_from_hydra(cfg)
+    keep_freed_memory()  # this process is the job's: its tensors reuse what the last freed
     job = SweepJob.current()
     with figure_worker(wanted=job is None and draws_own_figures(cfg)):  # started before torch
         with interrupts_deferred():  # torch and the rest of what a run uses, loaded whole
