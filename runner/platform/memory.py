@@ -2,11 +2,12 @@
 system and faulting it in again a moment later.
 
 glibc's malloc gives a large block (over 128 KiB at first, up to 32 MiB as it adapts) its own
-``mmap`` and returns it at ``free``, and it returns the top of its heap once more than twice
-that lies free. A tensor of a few MiB made and dropped at every step is then a fresh mapping
-each time, and every 4 KiB page of it a page fault the kernel must zero: a VAE's test
-likelihood with K = 100 decodes 10,000 (image, sample) pairs at once into 31 MiB of logits,
-and spent a third of its time in those faults. PyTorch's own advice for CPUs is an allocator
+``mmap`` and returns it at ``free``, and it returns the top of its heap to the system once more
+than twice that lies free. A VAE's test likelihood with K = 100 decodes 10,000 (image, sample)
+pairs at once into 31 MiB of logits and makes more tensors of that size from them: once they
+are dropped, that much lies free, goes back, and the next batch faults every 4 KiB page of it
+in again, each zeroed by the kernel; on a 2-core machine that was a third of its time.
+PyTorch's own advice for CPUs is an allocator
 that keeps memory (jemalloc or tcmalloc, preloaded); :func:`keep_freed_memory` asks glibc for
 the same from inside the process: blocks up to :data:`MMAP_THRESHOLD` come from the heap, and
 up to :data:`TRIM_THRESHOLD` of freed heap is kept.
