@@ -11,6 +11,8 @@ import torch
 from runner.evaluate import main
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.xdist_group("trained")  # its runs trained once, on one worker
+
 
 def evaluate_cli(*arguments: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO)}

@@ -499,6 +499,7 @@ def test_an_unwritable_wandb_directory_costs_nothing(reference, tmp_path):
 # --- two runs, one directory ----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_directory_in_use_is_refused_and_a_dead_runs_lock_is_taken_over(reference, tmp_path):
     run_dir = tmp_path / "run"
     first = Command(run_dir, ("trainer.epochs=50",), data_root=data_root_of(reference)).start()
@@ -594,7 +595,7 @@ LOADING = {  # a library, as it starts to load: the moment of the run it marks
 
 @pytest.mark.parametrize(
     "module",
-    [pytest.param(m, marks=pytest.mark.slow) if m in ("hydra", "numpy.linalg") else m
+    [pytest.param(m, marks=pytest.mark.slow) if m in ("hydra", "numpy.linalg", "wandb") else m
      for m in LOADING],
 )  # fmt: skip
 def test_ctrl_c_while_a_library_loads_stops_in_one_line_and_resumes(module, reference, tmp_path):

@@ -117,6 +117,7 @@ def interrupted(reference, tmp_path_factory) -> Path:
     return run_dir
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1800)
 @given(st.sampled_from(RESUMED_FILES), damages())
 @example("checkpoints/last.pt", ("flip", 4000, 3))  # a weight: only its CRC-32 tells

@@ -18,6 +18,8 @@ from tests.conftest import REPO, cli_environment
 from tests.search.test_search import search_cli
 from tests.wandb_records import WANDB, read_finished_run
 
+pytestmark = pytest.mark.xdist_group("seeded_sweep")  # its sweep made once, on one worker
+
 LINE, BAR, PARALLEL, IMPORTANCE, MEDIA = (
     "Run History Line Plot", "Bar Chart", "Parallel Coordinates Plot", "Parameter Importance",
     "Media Browser",

@@ -46,6 +46,7 @@ def own_children() -> set[int]:
     return {int(pid) for task in tasks for pid in (task / "children").read_text().split()}
 
 
+@pytest.mark.slow
 def test_two_processes_end_with_the_weights_of_one_and_rank_0_alone_writes(make_config, tmp_path):
     """Averaging the gradients of two halves of each batch is the gradient of the batch."""
     one = run(make_config(*LOGREG), tmp_path / "one")
@@ -65,6 +66,7 @@ def test_two_processes_end_with_the_weights_of_one_and_rank_0_alone_writes(make_
     assert not runner_processes()
 
 
+@pytest.mark.slow
 def test_a_checkpoint_of_two_processes_continues_in_one(make_config, tmp_path):
     """The weights and optimizer state are the model's own: no process count is built in."""
     half = [*LOGREG[:2], "trainer.max_steps=50", "trainer.checkpoint_every=1"]

@@ -142,6 +142,7 @@ def test_sbatch_refusing_the_jobs_is_one_line_naming_the_setting(cluster, cli, t
     assert not [p for p in (sweep_dir / ".submitit").glob("*") if p.is_file()]
 
 
+@pytest.mark.slow
 def test_a_sweep_runs_each_job_as_a_slurm_job_and_a_failing_job_is_recorded(cluster, cli, tmp_path):
     sweep_dir = tmp_path / "sweep"
     result = slurm_sweep(

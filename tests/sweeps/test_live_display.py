@@ -59,6 +59,7 @@ def on_a_terminal(
     return status, ESCAPES.sub("", text).replace("\r", "\n")
 
 
+@pytest.mark.slow
 def test_a_sweep_on_a_terminal_shows_one_live_display(data_root, tmp_path):
     sweep_dir = tmp_path / "sweep"
     status, shown = on_a_terminal(["-m", *SMALL, f"data.root={data_root}", *TINY,
@@ -110,6 +111,7 @@ def test_the_parallel_launchers_jobs_are_shown_in_the_display(data_root, tmp_pat
     assert not re.search(r"^job \d+ completed", shown, re.MULTILINE)
 
 
+@pytest.mark.slow
 def test_without_a_terminal_each_job_says_one_line(data_root, tmp_path):
     sweep_dir = tmp_path / "sweep"
     result = run_cli("-m", *SMALL, f"data.root={data_root}", *TINY,

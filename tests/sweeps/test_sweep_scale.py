@@ -13,6 +13,7 @@ from runner.sweeps.outcomes import JobOutcome
 from tests.conftest import REPO, SMALL, cli_environment, wait_until
 
 
+@pytest.mark.slow
 def test_a_sweep_of_many_jobs_says_one_line_each_and_reports_in_100_columns(data_root, tmp_path):
     sweep_dir = tmp_path / "sweep"
     result = subprocess.run(

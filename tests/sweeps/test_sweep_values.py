@@ -42,6 +42,7 @@ def test_a_bad_value_anywhere_in_a_sweep_fails_it_before_any_job(data_root, tmp_
     assert not sweep_dir.exists()
 
 
+@pytest.mark.slow
 def test_a_sweep_whose_values_are_all_good_runs(data_root, tmp_path):
     sweep_dir = tmp_path / "sweep"
     result = run_cli("-m", *SMALL, "device=cpu", f"data.root={data_root}", "trainer.max_steps=1",

@@ -105,6 +105,7 @@ def test_a_four_job_sweep_writes_four_job_dirs_and_the_summary_best_first(cli, t
     assert all((sweep_dir / f"{n}/figures/curves.png").stat().st_size > 0 for n in range(4))
 
 
+@pytest.mark.slow
 def test_a_joblib_sweep_runs_jobs_side_by_side_each_its_own_wandb_run(cli, tmp_path):
     result, sweep_dir = sweep(
         cli, tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "optim=adam,sgd",
@@ -188,6 +189,7 @@ def test_a_job_with_a_bad_setting_fails_alone_in_one_line(cli, tmp_path):
     assert job_summary(sweep_dir, 1)["error"].startswith("ConfigError: model.hidden_sizes")
 
 
+@pytest.mark.slow
 def test_max_failures_skips_the_jobs_after_the_limit(cli, tmp_path):
     result, sweep_dir = sweep(
         cli, tmp_path, "optim=sgd", f"optim.lr={DIVERGES},0.01,0.02", "sweep.max_failures=1",
@@ -234,6 +236,7 @@ def test_a_submitit_local_sweep_completes(cli, tmp_path):
     assert "threads: 1" in (sweep_dir / "0/config_tree.txt").read_text()
 
 
+@pytest.mark.slow
 def test_resuming_a_sweep_skips_completed_jobs_and_resumes_the_rest(cli, tmp_path):
     # 2000 training samples are 31 full batches of 64 an epoch: job 1 crashes in its second
     # epoch, after the checkpoint of the first.
