@@ -11,11 +11,12 @@ alternately, in fresh processes on the CPU:
   set, without W&B; the median of the logged samples/s windows after the first;
 * the wait for the first step of the main job (``python -m runner``): seconds from the
   process's start to the end of its first optimizer step, taken by the same probe in both
-  trees (torch's global optimizer-step hook), which ends the process there.
+  trees (torch's global optimizer-step hook), which ends the process there; beside it,
+  ``python -c "import torch"`` from start to exit, the floor of any start-up.
 
 The numbers go to ``docs/results/bench_before_after.json`` (``--out``): ``models.<model>``
-holds each tree's samples/s and their ratio, ``first_step`` each tree's seconds and how many
-times faster now is.
+holds each tree's samples/s and their ratio, ``first_step`` each tree's seconds, how many
+times faster now is, ``import_torch_s`` and ``now_over_import_torch_s``.
 """
 
 import argparse
@@ -31,10 +32,12 @@ sys.path.insert(0, str(REPO))  # run from anywhere
 
 import record  # noqa: E402 (this script's folder is on sys.path)
 from bench_training import QUICK_EVALUATION, SMALL_DATA  # noqa: E402 (the same short runs)
+from bench_vae_reference import import_torch_seconds  # noqa: E402 (timed the same way)
 
 from runner.records.metrics import read_metrics  # noqa: E402 (after the path is set)
 
 DEFAULT_BASELINE = "189186a"
+IMPORT_TORCH = "import torch"  # timed beside the trees' main jobs
 # runner.platform.startup.process_started, written out: the baseline tree has no runner.platform.startup.
 PROBE = """
 import os, runpy, sys, time
@@ -96,19 +99,9 @@ def main() -> None:
                         str(baseline), args.baseline], check=True)  # fmt: skip
         trees = {f"before ({args.baseline})": baseline, "now": REPO}
         try:
-            # the main job once in each tree, so that both find the data set cached
-            for name, tree in trees.items():
-                first_step_wait(tree, scratch, f"warm-{name[:3]}")
-            waits: dict[str, list[float]] = {name: [] for name in trees}
-            speeds = {model: {name: [] for name in trees} for model in args.models.split(",")}
-            for repeat in range(args.repeats):
-                for index, (name, tree) in enumerate(trees.items()):
-                    waits[name].append(first_step_wait(tree, scratch, f"wait-{index}-{repeat}"))
-                    for model, by_tree in speeds.items():
-                        run_name = f"{model}-{index}-{repeat}"
-                        by_tree[name].append(
-                            training_speed(tree, model, args.steps, scratch, run_name)
-                        )
+            speeds, waits = measure(
+                trees, args.models.split(","), args.steps, args.repeats, scratch
+            )
         finally:
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force",
                             str(baseline)], check=False)  # fmt: skip
@@ -119,9 +112,29 @@ def main() -> None:
         {"baseline": args.baseline, "steps": args.steps, "repeats": args.repeats,
          **medians(list(trees), speeds, waits)},
         measures="Training samples/s and the main job's seconds to its first step, in this "
-        "tree and in an earlier commit, alternating, in fresh processes on the CPU.",
+        "tree and in an earlier commit, alternating, in fresh processes on the CPU, beside "
+        "import torch.",
         out=args.out,
     )  # fmt: skip
+
+
+def measure(
+    trees: dict[str, Path], models: list[str], steps: int, repeats: int, scratch: Path
+) -> tuple[dict[str, dict[str, list[float]]], dict[str, list[float]]]:
+    """Samples/s of each model in each tree, and the seconds to the main job's first step in
+    each tree and of ``import torch``, ``repeats`` times, alternating."""
+    for name, tree in trees.items():  # the main job once in each tree: both find the data made
+        first_step_wait(tree, scratch, f"warm-{name[:3]}")
+    waits: dict[str, list[float]] = {name: [] for name in [*trees, IMPORT_TORCH]}
+    speeds = {model: {name: [] for name in trees} for model in models}
+    for repeat in range(repeats):
+        waits[IMPORT_TORCH].append(import_torch_seconds(REPO))
+        for index, (name, tree) in enumerate(trees.items()):
+            waits[name].append(first_step_wait(tree, scratch, f"wait-{index}-{repeat}"))
+            for model, by_tree in speeds.items():
+                run_name = f"{model}-{index}-{repeat}"
+                by_tree[name].append(training_speed(tree, model, steps, scratch, run_name))
+    return speeds, waits
 
 
 def medians(
@@ -135,7 +148,10 @@ def medians(
         b, n = statistics.median(by_tree[before]), statistics.median(by_tree[now])
         models[model] = {"before": b, "now": n, "ratio": n / b}
     b, n = statistics.median(waits[before]), statistics.median(waits[now])
-    return {"models": models, "first_step": {"before_s": b, "now_s": n, "speedup": b / n}}
+    floor = statistics.median(waits[IMPORT_TORCH])
+    first_step = {"before_s": b, "now_s": n, "speedup": b / n, "import_torch_s": floor,
+                  "now_over_import_torch_s": n - floor}  # fmt: skip
+    return {"models": models, "first_step": first_step}
 
 
 def print_comparison(
@@ -155,6 +171,8 @@ def print_comparison(
     print(
         f"| main job, process start to first step | {b:.2f} s | {n:.2f} s | {b / n:.2f}× faster |"
     )
+    floor = statistics.median(waits[IMPORT_TORCH])
+    print(f"\n`import torch` {floor:.2f} s: the main job's first step {n - floor:+.2f} s after it")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ from runner.platform.console import console
 from runner.platform.device import resolve_device, set_determinism
 from runner.platform.errors import CONFIG_ERROR_EXIT_CODE, ConfigError
 from runner.platform.files import read_json, write_json_atomically
+from runner.platform.memory import keep_freed_memory
 from runner.platform.settings import DeviceSettings
 from runner.records.settings import LoggerSettings
 from runner.records.summary import summary_table
@@ -284,4 +285,5 @@ def main(arguments: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    keep_freed_memory()  # this process is the evaluation's (runner.platform.memory)
     main()

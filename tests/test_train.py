@@ -264,18 +264,41 @@ def test_a_run_on_idx_files_imports_only_what_it_uses(tmp_path):
 
 
 def test_a_compiled_run_gets_torchs_compiler_marks_back():
-    """Optimizers skip torch._disable_dynamo's import while nothing compiles, and go through
-    it again once a run compiles (in a fresh interpreter: torch._dynamo not yet loaded)."""
+    """Optimizers skip torch._disable_dynamo's import, and their steps the graph breaks of
+    _use_grad_for_differentiable, while nothing compiles, taking the same steps with torch's
+    hooks; they go through both again once a run compiles (in a fresh interpreter:
+    torch._dynamo not yet loaded)."""
     script = """
 import sys, torch
+from torch.optim.optimizer import _use_grad_for_differentiable, register_optimizer_step_post_hook
 from runner.platform.dynamo import dynamo_marked_methods, use_dynamo
+
+def sgd_steps():
+    weight = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    optimizer = torch.optim.SGD([weight], lr=0.1, momentum=0.9)
+    for _ in range(3):
+        optimizer.zero_grad()
+        weight.square().sum().backward()
+        optimizer.step()
+    optimizer.state_dict()
+    return weight.detach()
+
+hooks_called, gradients_on = [], []
+register_optimizer_step_post_hook(lambda *_: hooks_called.append(1))
+class Recording(torch.optim.SGD):  # a step that says whether gradients are on while it runs
+    @_use_grad_for_differentiable
+    def step(self, closure=None):
+        gradients_on.append(torch.is_grad_enabled())
+
 assert {m.__name__ for m in dynamo_marked_methods()} >= {"zero_grad", "add_param_group"}
 use_dynamo(compiling=False)
-optimizer = torch.optim.SGD([torch.nn.Parameter(torch.ones(2))], lr=0.1)
-optimizer.zero_grad(); optimizer.state_dict()
+outside = sgd_steps()
 assert "torch._dynamo" not in sys.modules
+assert len(hooks_called) == 3  # torch's step hooks still run
+Recording([torch.nn.Parameter(torch.ones(2))], lr=0.1).step()
+assert gradients_on == [False] and "torch._dynamo" not in sys.modules
 use_dynamo(compiling=True)
-torch.optim.SGD([torch.nn.Parameter(torch.ones(2))], lr=0.1).zero_grad()
+assert sgd_steps().tolist() == outside.tolist()
 assert "torch._dynamo" in sys.modules
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
