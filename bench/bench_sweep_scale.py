@@ -65,12 +65,34 @@ def first_job(size: int, scratch: Path, data_root: Path) -> dict:
     return {"first_job_s": first, "stop_s": stop_s, "sweep_dir": sweep_dir}
 
 
+STOP_LIMIT_S = 120
+
+
+def interrupt(process: subprocess.Popen) -> None:
+    """Ctrl-C, and wait for the exit; a sweep that carries on is killed, and the bench stops."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=STOP_LIMIT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise SystemExit(f"the sweep did not stop within {STOP_LIMIT_S} s of Ctrl-C") from None
+
+
+def let_ctrl_c_reach_the_sweeps() -> None:
+    """The sweeps answer SIGINT as a command typed at a terminal does, even when this script
+    was started with SIGINT ignored (``nohup``, a background job of a script): an ignored
+    signal is inherited, and a sweep started so rightly ignores Ctrl-C, as a background job
+    should. A handled signal is not inherited: each sweep starts with Python's own."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def stop(process: subprocess.Popen, sweep_dir: Path) -> float:
     """Ctrl-C once the first job has ended; seconds from the signal to the exit."""
     wait_for(sweep_dir / "0" / "summary.json", process)
     signalled = time.time()
-    process.send_signal(signal.SIGINT)
-    process.wait(timeout=120)
+    interrupt(process)
     return time.time() - signalled
 
 
@@ -82,8 +104,7 @@ def resumed(size: int, sweep_dir: Path, data_root: Path) -> dict:
     process = subprocess.Popen(sweep_command(size, sweep_dir, data_root, "resume=true"),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     first = wait_for(sweep_dir / new / "summary.json", process) - started
-    process.send_signal(signal.SIGINT)
-    process.wait(timeout=120)
+    interrupt(process)
     return {"first_new_job_done_s": first, "job": int(new)}
 
 
@@ -149,6 +170,19 @@ def print_growth(grows: dict) -> None:
         print(f"{launcher}: {each}; each added job {entry['marginal_per_job_s']:.3f} s")
 
 
+def print_results(first: dict, jobs: dict, report: dict, grows: dict) -> None:
+    for size, entry in first.items():
+        print(f"N={size}: first job after {entry['first_job_s']:.2f} s; Ctrl-C stopped it in "
+              f"{entry['stop_s']:.2f} s")  # fmt: skip
+        if "resumed" in entry:
+            print(f"N={size} resumed: its first new job done after "
+                  f"{entry['resumed']['first_new_job_done_s']:.2f} s")  # fmt: skip
+    print(f"N={jobs['jobs']}: {jobs['runner_per_job_s']:.3f} s a job, Hydra alone "
+          f"{jobs['floor_per_job_s']:.3f} s: {jobs['ratio']:.2f}x")  # fmt: skip
+    print(f"N={report['jobs']}: report {report['latency_s']:.2f} s after the last job")
+    print_growth(grows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,1000,10000")
@@ -157,6 +191,7 @@ def main() -> None:
     parser.add_argument("--growth", default="10,100")
     parser.add_argument("--out", type=Path, default=record.RESULTS)
     args = parser.parse_args()
+    let_ctrl_c_reach_the_sweeps()
     sizes = [int(size) for size in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="runner-sweep-scale-") as name:
         scratch = Path(name)
@@ -172,15 +207,7 @@ def main() -> None:
         jobs = per_job(args.per_job, scratch, data_root)
         report = report_latency(args.report, scratch, data_root)
         grows = growth([int(size) for size in args.growth.split(",")], scratch, data_root)
-    for size, entry in first.items():
-        print(f"N={size}: first job after {entry['first_job_s']:.2f} s; Ctrl-C stopped it in "
-              f"{entry['stop_s']:.2f} s")  # fmt: skip
-    print(f"N={sizes[-1]} resumed: its first new job done after "
-          f"{largest['resumed']['first_new_job_done_s']:.2f} s")  # fmt: skip
-    print(f"N={jobs['jobs']}: {jobs['runner_per_job_s']:.3f} s a job, Hydra alone "
-          f"{jobs['floor_per_job_s']:.3f} s: {jobs['ratio']:.2f}x")  # fmt: skip
-    print(f"N={report['jobs']}: report {report['latency_s']:.2f} s after the last job")
-    print_growth(grows)
+    print_results(first, jobs, report, grows)
     record.write(
         "bench_sweep_scale",
         {"first_job": first, "per_job": jobs, "report": report, "growth": grows},

@@ -16,7 +16,12 @@ from omegaconf import DictConfig
 from runner.cli.command_line import answer_command_line
 from runner.cli.hydra_setup import CONF_DIR, prepare_hydra
 from runner.cli.job import run_job
-from runner.platform.signals import INTERRUPTED_EXIT_CODE, stop_on_sigterm, tell_interrupted
+from runner.platform.signals import (
+    INTERRUPTED_EXIT_CODE,
+    stop_on_sigterm,
+    tell_interrupted_outside_a_run,
+    when_interrupted_outside_a_run_say,
+)
 from runner.platform.startup import mark_job_start
 
 __all__ = ["CONF_DIR", "command", "main", "run"]  # noqa: F822 (run: see __getattr__)
@@ -45,9 +50,11 @@ def main() -> None:
     stop_on_sigterm()
     try:
         answer_command_line(_hydra_job)
-    except KeyboardInterrupt:  # a sweep stopped by Ctrl-C (its job has said how to continue),
-        tell_interrupted("interrupted before the run began")  # or a run before it began
+    except KeyboardInterrupt:  # a job that had begun has said how to continue
+        tell_interrupted_outside_a_run()  # before the run, or between a sweep's jobs
         raise SystemExit(INTERRUPTED_EXIT_CODE) from None
+    finally:
+        when_interrupted_outside_a_run_say(None)  # main may run again (the Python API)
 
 
 def command() -> None:

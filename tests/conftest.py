@@ -9,6 +9,7 @@ system's temporary directory or in the checkout fails (:func:`leaves_nothing_beh
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -190,6 +191,17 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     private_temp(base)
     os.environ[SESSION_MARK] = str(os.getpid())  # inherited by every process the tests start
     share_the_cores()
+    let_ctrl_c_reach_the_runs()
+
+
+def let_ctrl_c_reach_the_runs() -> None:
+    """The runs the tests start answer SIGINT as a command typed at a terminal does, even when
+    the suite itself was started with SIGINT ignored (under ``nohup``, or as a background job
+    of a script): a process inherits an ignored signal, Python leaves it ignored, and so
+    does the runner, as a background job should. The tests that press Ctrl-C would see their
+    runs carry on. A handled signal is not inherited: each run starts with Python's own."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def share_the_cores() -> None:

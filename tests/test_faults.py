@@ -585,6 +585,31 @@ def test_a_signal_at_any_moment_resumes_to_the_same_metrics(reference, tmp_path,
         assert summary["status"] == "completed", moment
 
 
+COMPOSING = "hydra._internal.config_loader_impl:ConfigLoaderImpl._load_configuration_impl"
+SECOND_JOB_COMPOSED = "7"  # the command line's, the sweep's, then two for each job before it
+
+
+def test_ctrl_c_between_a_sweeps_jobs_stops_it_in_one_line_and_resumes(reference, tmp_path):
+    """Ctrl-C while Hydra composes the second job's config, the first job done: exit 130, no
+    traceback, the line that says how to continue the sweep, and that command runs the rest."""
+    sweep = ("-m", "seed=0,1,2")
+    sweep_dir, data_root = tmp_path / "sweep", data_root_of(reference)
+    inject = (COMPOSING, SECOND_JOB_COMPOSED, "SIGINT")
+    result = Command(sweep_dir, sweep, inject=inject, data_root=data_root).run()
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 130, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
+    assert lines == [
+        "interrupted; continue the sweep with the same command and: "
+        f"resume=true hydra.sweep.dir={sweep_dir}"
+    ]
+    assert [p.parent.name for p in sweep_dir.glob("*/summary.json")] == ["0"]
+    resumed = Command(sweep_dir, (*sweep, "resume=true"), data_root=data_root).run()
+    assert resumed.returncode == 0, resumed.stderr
+    for job in ("0", "1", "2"):
+        assert json.loads((sweep_dir / job / "summary.json").read_text())["status"] == "completed"
+
+
 LOADING = {  # a library, as it starts to load: the moment of the run it marks
     "hydra": "the command line, before Hydra",
     "torch": "the job, before the run",

@@ -22,11 +22,13 @@ INTERRUPTED_EXIT_CODE = 130  # as a shell reports a command stopped by Ctrl-C
 @dataclass
 class Interruptions:
     """This process's interruptions: how deep in deferred blocks it is, the signal that came
-    during one, and whether the interruption has been told on the terminal."""
+    during one, whether the interruption has been told on the terminal, and the line that
+    tells it when it comes outside a run (set while a sweep is under way)."""
 
     deferring: int = 0
     pending: int | None = None
     told: bool = False
+    outside_a_run: str | None = None
 
 
 INTERRUPTIONS = Interruptions()
@@ -61,6 +63,17 @@ def interrupts_deferred(honour: bool = True) -> Iterator[None]:
             INTERRUPTIONS.pending = None
             if honour:
                 raise KeyboardInterrupt
+
+
+def when_interrupted_outside_a_run_say(line: str | None) -> None:
+    """The line :func:`tell_interrupted_outside_a_run` says from now on (None: its own)."""
+    INTERRUPTIONS.outside_a_run = line
+
+
+def tell_interrupted_outside_a_run() -> None:
+    """Say how an interruption that came outside any run ended things: before the run began,
+    or, in a sweep, between its jobs."""
+    tell_interrupted(INTERRUPTIONS.outside_a_run or "interrupted before the run began")
 
 
 def tell_interrupted(line: str) -> None:

@@ -22,9 +22,11 @@ from runner.platform.errors import (
     unwritable_place,
 )
 from runner.platform.files import check_archive, read_json
+from runner.platform.signals import when_interrupted_outside_a_run_say
 from runner.records.lock import DirectoryLock
 from runner.records.metrics import read_metrics
 from runner.search import OPTUNA_SWEEPER
+from runner.sweeps.job import how_to_continue
 from runner.sweeps.outcomes import read_yaml
 
 JOB_REMEDY = "delete that job's directory to run the job afresh, or resume the sweep elsewhere"
@@ -66,6 +68,7 @@ class SweepDirectoryGuard(Callback):
                 self.lock.acquire()
             if OmegaConf.select(config, "resume", default=False):
                 check_sweep_files(sweep_dir)
+            when_interrupted_outside_a_run_say(how_to_continue(sweep_dir))  # between jobs
         except (ConfigError, OSError) as error:
             if isinstance(error, ConfigError):
                 message = str(error)
@@ -78,5 +81,6 @@ class SweepDirectoryGuard(Callback):
             raise SystemExit(CONFIG_ERROR_EXIT_CODE) from None  # Hydra would only warn
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        when_interrupted_outside_a_run_say(None)
         if self.lock is not None:
             self.lock.release()

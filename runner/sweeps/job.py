@@ -168,10 +168,7 @@ def run_recording_failure(
     except Stopped:  # on a cluster's signal, to be requeued: the launcher says so
         raise
     except KeyboardInterrupt:
-        tell_interrupted(
-            "\ninterrupted; continue the sweep with the same command and: "
-            f"resume=true hydra.sweep.dir={job.sweep_dir}"
-        )
+        tell_interrupted(how_to_continue(job.sweep_dir))
         raise
     except DamagedFile as error:  # recorded nowhere: its summary may be the damaged file
         print(f"error: job {job.number} ({job.label}) not run: {error}", file=sys.stderr)
@@ -180,6 +177,14 @@ def run_recording_failure(
         record_failure(run_dir, error)
         print(f"error: job {job.number} ({job.label}) failed: {first_line(error)}", file=sys.stderr)
         return None
+
+
+def how_to_continue(sweep_dir: Path) -> str:
+    """The line an interrupted sweep ends with: the command that runs the jobs it has left."""
+    return (
+        "\ninterrupted; continue the sweep with the same command and: "
+        f"resume=true hydra.sweep.dir={sweep_dir}"
+    )
 
 
 def optuna_trial_of(cfg: DictConfig, job: SweepJob) -> "TrialLink | None":
