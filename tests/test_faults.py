@@ -586,7 +586,9 @@ def test_a_signal_at_any_moment_resumes_to_the_same_metrics(reference, tmp_path,
 
 
 COMPOSING = "hydra._internal.config_loader_impl:ConfigLoaderImpl._load_configuration_impl"
-SECOND_JOB_COMPOSED = "7"  # the command line's, the sweep's, then two for each job before it
+SECOND_JOB_COMPOSED = "7"
+"""Compositions before the second job's: the command line's check, Hydra's two before the
+sweep, the sweep values' check, then two for the first job (its batch checked, it launched)."""
 
 
 def test_ctrl_c_between_a_sweeps_jobs_stops_it_in_one_line_and_resumes(reference, tmp_path):

@@ -70,7 +70,7 @@ def compose_whole() -> None:
     error of OmegaConf's own (a ``finally`` that reads what the interruption left unset, then
     re-raised as a config error): a traceback and exit status 1 instead of a clean stop. In
     a sweep, Hydra composes each job's config before it starts the job, and that is where a
-    Ctrl-C between jobs lands. A composition takes about a sixth of a second here, and the
+    Ctrl-C between jobs lands. A composition takes a fraction of a second, and the
     interruption waits for no more than that.
     """
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
